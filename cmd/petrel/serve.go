@@ -1,9 +1,144 @@
 package main
 
-// STUB: replaced by the serve command (flags, env, TOML config).
+// `petrel serve`: read the settings (serve_config.go), then hand over to
+// internal/server. The process chores memcached does around its server live
+// here too: daemonizing, the pid file, dropping root, signals.
 
-import "petrel/internal/server"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"os/user"
+	"strconv"
+	"syscall"
+
+	"petrel/internal/server"
+)
 
 const version = server.Version
 
-func serveMain(args []string) error { return nil }
+// daemonChildEnv marks the re-executed daemon so it does not fork again.
+const daemonChildEnv = "PETREL_DAEMON_CHILD"
+
+func serveMain(args []string) error {
+	cfg, cl, err := loadConfig(args, os.LookupEnv, os.Stderr)
+	if cl.help {
+		printUsage(os.Stdout)
+		return nil
+	}
+	if cl.version {
+		fmt.Println(version)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cfg.Daemonize && os.Getenv(daemonChildEnv) == "" {
+		return daemonize()
+	}
+	if os.Geteuid() == 0 && cfg.User == "" {
+		// memcached refuses to run as root without -u; containers routinely
+		// run as root, so Petrel warns instead (docs/configuration.md).
+		fmt.Fprintln(os.Stderr, "petrel: warning: running as root; use -u USER to drop privileges")
+	}
+	for _, note := range server.ApplyRuntime(cfg) {
+		if cfg.Verbose > 0 {
+			fmt.Fprintln(os.Stderr, "petrel:", note)
+		}
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	if cfg.PidFile != "" {
+		if err := os.WriteFile(cfg.PidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			srv.Shutdown()
+			return fmt.Errorf("pid file: %w", err)
+		}
+		defer os.Remove(cfg.PidFile)
+	}
+	// Bound first, so a privileged port works, then give root up.
+	if err := dropPrivileges(cfg.User, cfg.PidFile, cfg.UnixSocket); err != nil {
+		srv.Shutdown()
+		return err
+	}
+	if cfg.Verbose > 0 {
+		for _, a := range srv.Addrs() {
+			fmt.Fprintf(os.Stderr, "petrel: listening on %s %s\n", a.Network(), a)
+		}
+		for _, a := range srv.UDPAddrs() {
+			fmt.Fprintf(os.Stderr, "petrel: listening on udp %s\n", a)
+		}
+		if a := srv.AdminAddr(); a != nil {
+			fmt.Fprintf(os.Stderr, "petrel: admin http://%s/metrics\n", a)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return srv.Serve(ctx)
+}
+
+// daemonize re-executes this program detached from the terminal (a new
+// session via setsid, standard streams on /dev/null) and exits the parent.
+// Go cannot fork a running runtime, so this replaces memcached's daemon().
+func daemonize() error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("daemonize: %w", err)
+	}
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("daemonize: %w", err)
+	}
+	defer null.Close()
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), daemonChildEnv+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, null, null
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("daemonize: %w", err)
+	}
+	return cmd.Process.Release()
+}
+
+// dropPrivileges switches to name when running as root (memcached -u),
+// first handing it the files it must remove on exit. Not root, -u is
+// ignored, as memcached ignores it.
+func dropPrivileges(name string, owned ...string) error {
+	if name == "" || os.Geteuid() != 0 {
+		return nil
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		return fmt.Errorf("can't find the user %s to switch to: %w", name, err)
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err := errors.Join(err1, err2); err != nil {
+		return fmt.Errorf("user %s: %w", name, err)
+	}
+	for _, f := range owned {
+		if f != "" {
+			if err := os.Lchown(f, uid, gid); err != nil {
+				return fmt.Errorf("chown %s to %s: %w", f, name, err)
+			}
+		}
+	}
+	if err := syscall.Setgroups([]int{gid}); err != nil {
+		return fmt.Errorf("setgroups for %s: %w", name, err)
+	}
+	if err := syscall.Setgid(gid); err != nil {
+		return fmt.Errorf("setgid %d: %w", gid, err)
+	}
+	if err := syscall.Setuid(uid); err != nil {
+		return fmt.Errorf("setuid %d: %w", uid, err)
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ package server
 
 import (
 	"petrel/internal/cache"
+	"petrel/internal/protocol"
 	"petrel/internal/stats"
 )
 
@@ -33,6 +34,9 @@ type session struct {
 	// scratch is reusable memory for executors (building append values,
 	// incr results, decoded base64 keys) so the request path allocates nothing.
 	scratch []byte
+
+	txt  protocol.TextRequest // the classic text parser's reusable request (exec_text.go)
+	meta protocol.MetaRequest // the meta parser's reusable request (exec_meta.go)
 }
 
 // exec runs the first complete request in buf and appends its reply to s.out.

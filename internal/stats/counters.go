@@ -37,6 +37,8 @@ const (
 	BytesRead
 	BytesWritten
 	ProtocolErrors // malformed requests answered with ERROR/CLIENT_ERROR
+	StoreTooLarge  // stores refused because the item exceeds -I
+	StoreNoMemory  // stores refused for lack of memory (-M, or eviction failed)
 	NumCounters
 )
 
@@ -46,11 +48,14 @@ var counterNames = [NumCounters]string{
 	"delete_hits", "delete_misses", "incr_hits", "incr_misses",
 	"decr_hits", "decr_misses", "cas_hits", "cas_misses", "cas_badval",
 	"touch_hits", "touch_misses", "bytes_read", "bytes_written",
-	"protocol_errors",
+	"protocol_errors", "store_too_large", "store_no_memory",
 }
 
 // Name is the counter's memcached `stats` name.
 func (c Counter) Name() string { return counterNames[c] }
+
+// Load returns the current value of counter c (for tests and per-worker views).
+func (w *Worker) Load(c Counter) uint64 { return w.c[c].Load() }
 
 // Worker holds one writer's counters. The padding keeps two workers'
 // counters off one cache line.
@@ -104,6 +109,14 @@ func (r *Registry) Snapshot() (s [NumCounters]uint64) {
 		s[i] -= r.base[i]
 	}
 	return s
+}
+
+// Totals sums every worker since the registry was made, ignoring `stats
+// reset`: monotonic counters for Prometheus, which must never go down.
+func (r *Registry) Totals() [NumCounters]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sumLocked()
 }
 
 // Reset makes later snapshots count from now (memcached `stats reset`).

@@ -1,0 +1,186 @@
+package cache
+
+// The index is a flat open-addressing hash table of packed 64-bit slots, cut
+// into shards (one lock each). A slot holds no Go pointer, so a cache of
+// millions of items is a few hundred []uint64 for the garbage collector.
+//
+//	bits 63..48  tag: the top 16 bits of the key's hash, to skip most
+//	             non-matching slots without touching segment memory
+//	bits 47..25  segment id + 1 (0 marks an empty or deleted slot)
+//	bits 24..0   item offset in the segment / 8 (items are 8-byte aligned)
+//
+// So a cache has at most 2^23-1 segments (8 TiB of 1 MiB segments) and a
+// segment is at most 256 MiB. Probing is linear. A deleted slot becomes a
+// tombstone unless the slot after it is empty, in which case it and the
+// tombstones just before it become empty again. Each shard grows (or cleans
+// out tombstones) by rehashing when live+tombstone slots pass 3/4 of its
+// size; the new size is the power of two at least twice the live count. The
+// slot does not keep the full hash, so rehashing reads each key back from its
+// segment and hashes it again. Only that shard's lock is held meanwhile: with
+// 256 shards a rehash moves 1/256 of the index, so the pause is short and
+// local (about 20 ms for a shard of 400k items, i.e. a 100M-item cache).
+// Between growths a shard is 3/8 to 3/4 full: 10.7 to 21 B of index per item.
+
+import "sync"
+
+const (
+	tagShift = 48
+	segShift = 25
+	segMask  = 1<<23 - 1
+	offMask  = 1<<25 - 1
+
+	maxSegments   = segMask // segment ids 0..segMask-1 (stored +1)
+	maxSegmentLen = (offMask + 1) << 3
+
+	tombstone = 1 // seg field 0, so never a real slot
+
+	shardBits = 8
+	nShards   = 1 << shardBits
+	minSlots  = 16
+)
+
+func packSlot(tag uint16, seg int32, off int) uint64 {
+	return uint64(tag)<<tagShift | uint64(seg+1)<<segShift | uint64(off>>3)
+}
+
+func slotTag(v uint64) uint16 { return uint16(v >> tagShift) }
+func slotSeg(v uint64) int32  { return int32(v>>segShift&segMask) - 1 }
+func slotOff(v uint64) int    { return int(v&offMask) << 3 }
+
+func hashTag(h uint64) uint16 { return uint16(h >> tagShift) }
+
+// shard is one lock stripe of the index, with the counters only its lock
+// holder writes.
+type shard struct {
+	mu    sync.Mutex
+	cond  sync.Cond // signalled when a busy key (see Cache.put) is done
+	slots []uint64
+	mask  uint64
+	live  int
+	tombs int
+	// busy holds the hashes of keys whose put released the lock to make
+	// room; other operations on those keys wait on cond.
+	busy []uint64
+	st   shardStats
+	_    [64]byte // keep neighbouring shards' locks off one cache line
+}
+
+type shardStats struct {
+	items, bytes, total                    uint64
+	evictions, reclaimed, expiredUnfetched uint64
+	evictedUnfetched, reinserted           uint64
+}
+
+func (s *shard) init() {
+	s.cond.L = &s.mu
+	s.slots = make([]uint64, minSlots)
+	s.mask = minSlots - 1
+}
+
+func (s *shard) home(h uint64) uint64 { return (h >> shardBits) & s.mask }
+
+// lookup finds key. It returns the slot position holding it (or -1) and the
+// first free position on its probe path, where it can be inserted.
+func (s *shard) lookup(c *Cache, h uint64, key []byte) (pos, ins int) {
+	tag := hashTag(h)
+	ins = -1
+	for i := s.home(h); ; i = (i + 1) & s.mask {
+		v := s.slots[i]
+		switch {
+		case v == 0:
+			if ins < 0 {
+				ins = int(i)
+			}
+			return -1, ins
+		case v == tombstone:
+			if ins < 0 {
+				ins = int(i)
+			}
+		case slotTag(v) == tag && c.keyEqual(v, key):
+			return int(i), ins
+		}
+	}
+}
+
+// find returns the position of the slot whose value is exactly v, or -1.
+func (s *shard) find(h, v uint64) int {
+	for i := s.home(h); ; i = (i + 1) & s.mask {
+		switch s.slots[i] {
+		case v:
+			return int(i)
+		case 0:
+			return -1
+		}
+	}
+}
+
+// insert puts v at ins (a free position from lookup) and grows the shard if
+// it is now too full.
+func (s *shard) insert(c *Cache, ins int, v uint64) {
+	if s.slots[ins] == tombstone {
+		s.tombs--
+	}
+	s.slots[ins] = v
+	s.live++
+	if (s.live+s.tombs)*4 > len(s.slots)*3 {
+		s.rehash(c)
+	}
+}
+
+// remove empties position pos.
+func (s *shard) remove(pos int) {
+	s.live--
+	if s.slots[(uint64(pos)+1)&s.mask] != 0 {
+		s.slots[pos] = tombstone
+		s.tombs++
+		return
+	}
+	// Nothing probes past an empty slot, so this slot and the tombstones
+	// right before it can be emptied.
+	s.slots[pos] = 0
+	for i := (uint64(pos) - 1) & s.mask; s.slots[i] == tombstone; i = (i - 1) & s.mask {
+		s.slots[i] = 0
+		s.tombs--
+	}
+}
+
+func (s *shard) rehash(c *Cache) {
+	n := minSlots
+	for n < s.live*2 {
+		n *= 2
+	}
+	old := s.slots
+	s.slots = make([]uint64, n)
+	s.mask = uint64(n - 1)
+	s.tombs = 0
+	for _, v := range old {
+		if v <= tombstone {
+			continue
+		}
+		h := c.hash(c.keyOf(v))
+		i := s.home(h)
+		for s.slots[i] != 0 {
+			i = (i + 1) & s.mask
+		}
+		s.slots[i] = v
+	}
+}
+
+func (s *shard) isBusy(h uint64) bool {
+	for _, b := range s.busy {
+		if b == h {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *shard) clearBusy(h uint64) {
+	for i, b := range s.busy {
+		if b == h {
+			s.busy[i] = s.busy[len(s.busy)-1]
+			s.busy = s.busy[:len(s.busy)-1]
+			return
+		}
+	}
+}

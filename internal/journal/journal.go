@@ -1,0 +1,437 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Journal is what the server, the storer and replicas need from a journal,
+// local or remote.
+//
+// Sequence numbers start at 1 and are gap-free. Append returns the record's
+// sequence at once; the record is acknowledged (durable in the journal's
+// mode) once DurableSeq() >= seq, which WaitDurable waits for. A journal
+// that fails stops acknowledging for good: WaitDurable and Append return an
+// error wrapping ErrFailed and the cause, and Err reports it.
+type Journal interface {
+	// Append assigns r the next sequence (r.Seq; a Set with CAS 0 also
+	// gets CAS = Seq), queues it for the next group and returns the
+	// sequence. It blocks only when the writer is too far behind.
+	Append(r *Record) (uint64, error)
+	// DurableSeq is the highest acknowledged sequence (0 for none).
+	DurableSeq() uint64
+	// WaitDurable blocks until seq is acknowledged, or returns the error
+	// that stopped it from ever being acknowledged.
+	WaitDurable(seq uint64) error
+	// ReadFrom returns a Reader positioned at seq (0: the first record
+	// kept). It reads acknowledged records only, while writing goes on.
+	ReadFrom(seq uint64) (Reader, error)
+	// TruncateBelow deletes the files whose records are all below seq.
+	TruncateBelow(seq uint64) error
+	// Err is the error that failed the journal, or nil.
+	Err() error
+	// Close writes and acknowledges what was appended, then releases the
+	// journal.
+	Close() error
+}
+
+// Reader reads records in sequence order.
+type Reader interface {
+	// Next decodes the next record into r; r.Key and r.Value are valid
+	// until the next call. It returns io.EOF when it has caught up with
+	// the acknowledged records; calling it again later continues (pair it
+	// with WaitDurable to follow the journal).
+	Next(r *Record) error
+	Close() error
+}
+
+// Mode is when the journal acknowledges.
+type Mode uint8
+
+const (
+	// ModeSync acknowledges a group once it is written and fdatasync'ed:
+	// an acknowledged write survives power loss.
+	ModeSync Mode = iota
+	// ModeAsync acknowledges a group once it is written to the operating
+	// system and fdatasyncs every SyncInterval: a process crash loses
+	// nothing, a power loss up to SyncInterval of writes.
+	ModeAsync
+)
+
+func (m Mode) String() string {
+	if m == ModeAsync {
+		return "async"
+	}
+	return "sync"
+}
+
+// Errors.
+var (
+	ErrFailed    = errors.New("journal failed")
+	ErrClosed    = errors.New("journal closed")
+	ErrTruncated = errors.New("journal: sequence already truncated")
+)
+
+// Options configure a local journal. Zero values take the defaults.
+type Options struct {
+	Dir          string
+	Mode         Mode
+	SegmentSize  int64         // roll to a new file past this size; default 64 MiB
+	SyncInterval time.Duration // ModeAsync; default 1s
+	// MaxGroupBytes bounds one group (one write, one fsync); default 1 MiB.
+	// A single larger record still makes a group of its own.
+	MaxGroupBytes int
+	// MaxPendingBytes bounds the bytes appended but not yet acknowledged;
+	// Append blocks beyond it (back-pressure). Default 8 × MaxGroupBytes.
+	MaxPendingBytes int
+	// MaxDelay, when set, makes the writer wait this long for a group to
+	// fill before writing it. By default it adds no delay: a group is
+	// whatever arrived during the previous fsync.
+	MaxDelay time.Duration
+	// Repair makes Open truncate at mid-journal corruption (dropping what
+	// follows) instead of refusing to open.
+	Repair bool
+	// Logf receives recovery warnings; nil discards them (they are also
+	// in Recovery()).
+	Logf func(format string, args ...any)
+	// FS is the file layer; default OSFS.
+	FS FS
+}
+
+func (o *Options) setDefaults() error {
+	if o.Dir == "" {
+		return errors.New("journal: Options.Dir is empty")
+	}
+	if o.SegmentSize <= 0 {
+		o.SegmentSize = 64 << 20
+	}
+	if o.SyncInterval <= 0 {
+		o.SyncInterval = time.Second
+	}
+	if o.MaxGroupBytes <= 0 {
+		o.MaxGroupBytes = 1 << 20
+	}
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = 8 * o.MaxGroupBytes
+	}
+	if o.MaxPendingBytes < o.MaxGroupBytes {
+		o.MaxPendingBytes = o.MaxGroupBytes
+	}
+	if o.FS == nil {
+		o.FS = OSFS{}
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	return nil
+}
+
+// Stats are the journal's counters.
+type Stats struct {
+	Mode         Mode
+	FirstSeq     uint64 // oldest record kept
+	NextSeq      uint64 // what the next Append gets
+	DurableSeq   uint64 // acknowledged
+	SyncedSeq    uint64 // fdatasync'ed (= DurableSeq in ModeSync)
+	Records      uint64 // acknowledged since Open
+	Groups       uint64 // writes since Open
+	Bytes        uint64 // bytes written since Open
+	Syncs        uint64
+	SyncNanos    uint64 // total time in fdatasync
+	SyncMaxNanos uint64
+	Stalls       uint64 // Appends that waited for back-pressure
+	PendingBytes int
+	Segments     int
+	SizeOnDisk   int64 // bytes in segment files
+	Failed       bool
+}
+
+// RecordsPerGroup is the average group size: how well commits are shared.
+func (s Stats) RecordsPerGroup() float64 {
+	if s.Groups == 0 {
+		return 0
+	}
+	return float64(s.Records) / float64(s.Groups)
+}
+
+// AvgSync is the mean fdatasync latency.
+func (s Stats) AvgSync() time.Duration {
+	if s.Syncs == 0 {
+		return 0
+	}
+	return time.Duration(s.SyncNanos / s.Syncs)
+}
+
+// segment is one file of the journal.
+type segment struct {
+	first uint64
+	size  int64 // for the active segment: the end of acknowledged bytes
+}
+
+// batch is one group in the making: encoded frames, in sequence order.
+type batch struct {
+	buf         []byte
+	first, last uint64
+	lastOff     int // offset of the last frame in buf
+}
+
+// Local is the journal in segment files in one directory, with group
+// commit. It implements Journal.
+type Local struct {
+	opts     Options
+	fs       FS
+	recovery Recovery
+
+	mu         sync.Mutex
+	durCond    sync.Cond // durable advanced, or failed, or closed
+	spaceCond  sync.Cond // pending bytes freed, or failed, or closed
+	nextSeq    uint64
+	durable    atomic.Uint64
+	synced     uint64
+	batches    []*batch // queued groups; open, when set, is the last
+	open       *batch
+	free       []*batch
+	pending    int
+	failed     error
+	syncFailed bool // the failure was a failed fdatasync
+	closing    bool
+	closed     bool
+	segs       []segment // segs[len-1] is the active one
+	st         Stats
+
+	wake chan struct{}
+	done chan struct{}
+
+	// Owned by the writer goroutine; wmu is held around each group's I/O
+	// so that Resume and Close can take the file from it.
+	wmu        sync.Mutex
+	active     File
+	writeOff   int64  // end of written bytes in the active file
+	groupStart int64  // offset of the last acknowledged group
+	markFirst  uint64 // first sequence not yet covered by a group-end mark
+	lastSync   time.Time
+}
+
+var _ Journal = (*Local)(nil)
+
+func (j *Local) path(first uint64) string { return filepath.Join(j.opts.Dir, segName(first)) }
+
+// Recovery reports what Open found and repaired.
+func (j *Local) Recovery() Recovery { return j.recovery }
+
+// Append implements Journal.
+func (j *Local) Append(r *Record) (uint64, error) {
+	if err := validate(r); err != nil {
+		return 0, err
+	}
+	r.groupEnd, r.groupFirst = false, 0
+	size := EncodedLen(r)
+	j.mu.Lock()
+	for {
+		if j.failed != nil {
+			err := j.failed
+			j.mu.Unlock()
+			return 0, err
+		}
+		if j.closing {
+			j.mu.Unlock()
+			return 0, ErrClosed
+		}
+		if j.pending == 0 || j.pending+size <= j.opts.MaxPendingBytes {
+			break
+		}
+		j.st.Stalls++
+		j.spaceCond.Wait()
+	}
+	seq := j.nextSeq
+	j.nextSeq++
+	b := j.open
+	if b == nil || len(b.buf)+size > j.opts.MaxGroupBytes {
+		b = j.newBatch()
+		j.batches = append(j.batches, b)
+		j.open = b
+	}
+	r.Seq = seq
+	if r.Type == TypeSet && r.CAS == 0 {
+		r.CAS = seq
+	}
+	if len(b.buf) == 0 {
+		b.first = seq
+	}
+	b.last = seq
+	b.lastOff = len(b.buf)
+	b.buf = AppendRecord(b.buf, r)
+	j.pending += size
+	j.mu.Unlock()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	return seq, nil
+}
+
+func (j *Local) newBatch() *batch {
+	if n := len(j.free); n > 0 {
+		b := j.free[n-1]
+		j.free = j.free[:n-1]
+		b.buf = b.buf[:0]
+		return b
+	}
+	return &batch{buf: make([]byte, 0, 64<<10)}
+}
+
+// DurableSeq implements Journal. It takes no lock.
+func (j *Local) DurableSeq() uint64 { return j.durable.Load() }
+
+// WaitDurable implements Journal.
+func (j *Local) WaitDurable(seq uint64) error {
+	if seq <= j.durable.Load() {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if seq >= j.nextSeq {
+		return fmt.Errorf("journal: wait for sequence %d, which was never appended (next is %d)", seq, j.nextSeq)
+	}
+	for j.durable.Load() < seq {
+		if j.failed != nil {
+			return j.failed
+		}
+		if j.closed {
+			return ErrClosed
+		}
+		j.durCond.Wait()
+	}
+	return nil
+}
+
+// Err implements Journal.
+func (j *Local) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.failed
+}
+
+// Stats returns the journal's counters.
+func (j *Local) Stats() Stats {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	s := j.st
+	s.Mode = j.opts.Mode
+	s.NextSeq = j.nextSeq
+	s.DurableSeq = j.durable.Load()
+	s.SyncedSeq = j.synced
+	s.PendingBytes = j.pending
+	s.Segments = len(j.segs)
+	s.FirstSeq = j.segs[0].first
+	for _, sg := range j.segs {
+		s.SizeOnDisk += sg.size
+	}
+	s.Failed = j.failed != nil
+	return s
+}
+
+// TruncateBelow implements Journal. It never deletes the active segment,
+// and readers already inside a deleted segment finish reading it.
+func (j *Local) TruncateBelow(seq uint64) error {
+	j.mu.Lock()
+	var drop []uint64
+	for len(j.segs) > 1 && j.segs[1].first <= seq {
+		drop = append(drop, j.segs[0].first)
+		j.segs = j.segs[1:]
+	}
+	j.mu.Unlock()
+	for _, first := range drop {
+		if err := j.fs.Remove(j.path(first)); err != nil {
+			return fmt.Errorf("journal: truncate below %d: %w", seq, err)
+		}
+	}
+	if len(drop) > 0 {
+		if err := j.fs.SyncDir(j.opts.Dir); err != nil {
+			return fmt.Errorf("journal: truncate below %d: %w", seq, err)
+		}
+	}
+	return nil
+}
+
+// segmentFor returns the first sequence of the segment holding seq.
+func (j *Local) segmentFor(seq uint64) (uint64, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if seq < j.segs[0].first {
+		return 0, fmt.Errorf("%w: %d is below the oldest record kept, %d", ErrTruncated, seq, j.segs[0].first)
+	}
+	i := sort.Search(len(j.segs), func(i int) bool { return j.segs[i].first > seq }) - 1
+	return j.segs[i].first, nil
+}
+
+// segmentEnd returns how far a reader may read the segment starting at
+// first, and whether it is still the active one. ok is false when the
+// segment was truncated away.
+func (j *Local) segmentEnd(first uint64) (end int64, active, ok bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	i := sort.Search(len(j.segs), func(i int) bool { return j.segs[i].first >= first })
+	if i == len(j.segs) || j.segs[i].first != first {
+		return 0, false, false
+	}
+	return j.segs[i].size, i == len(j.segs)-1, true
+}
+
+// fail puts the journal in the failed state: nothing queued will be
+// written, and every waiter and appender learns why.
+func (j *Local) fail(err error, syncErr bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.failed == nil {
+		j.failed = fmt.Errorf("%w: %w", ErrFailed, err)
+		j.syncFailed = syncErr
+	}
+	j.free = append(j.free, j.batches...)
+	j.batches = j.batches[:0]
+	j.open = nil
+	j.pending = 0
+	j.durCond.Broadcast()
+	j.spaceCond.Broadcast()
+}
+
+// Close implements Journal.
+func (j *Local) Close() error {
+	j.mu.Lock()
+	if j.closing {
+		j.mu.Unlock()
+		<-j.done
+		return nil
+	}
+	j.closing = true
+	j.mu.Unlock()
+	select {
+	case j.wake <- struct{}{}:
+	default:
+	}
+	<-j.done
+	j.wmu.Lock()
+	var err error
+	if j.active != nil {
+		err = j.active.Close()
+		j.active = nil
+	}
+	j.wmu.Unlock()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.closed = true
+	j.durCond.Broadcast()
+	j.spaceCond.Broadcast()
+	if j.failed != nil {
+		return j.failed
+	}
+	if err != nil {
+		return fmt.Errorf("journal: close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,221 @@
+package journal
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// run is the writer goroutine: group commit. Each pass takes the oldest
+// queued group, which holds every record appended while the previous group
+// was being written and synced, and writes it with one write and (in
+// ModeSync) one fdatasync.
+func (j *Local) run() {
+	defer close(j.done)
+	var tick <-chan time.Time
+	if j.opts.Mode == ModeAsync {
+		t := time.NewTicker(j.opts.SyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		j.mu.Lock()
+		for len(j.batches) == 0 && !j.closing {
+			j.mu.Unlock()
+			select {
+			case <-j.wake:
+			case <-tick:
+				j.syncAsync()
+			}
+			j.mu.Lock()
+		}
+		if len(j.batches) == 0 {
+			j.mu.Unlock()
+			if j.opts.Mode == ModeAsync {
+				j.syncAsync()
+			}
+			return
+		}
+		if d := j.opts.MaxDelay; d > 0 && j.batches[0] == j.open && !j.closing &&
+			len(j.open.buf) < j.opts.MaxGroupBytes {
+			// Optional batching delay: let the open group fill a little.
+			j.mu.Unlock()
+			time.Sleep(d)
+			j.mu.Lock()
+			if len(j.batches) == 0 { // failed meanwhile
+				j.mu.Unlock()
+				continue
+			}
+		}
+		b := j.batches[0]
+		copy(j.batches, j.batches[1:])
+		j.batches = j.batches[:len(j.batches)-1]
+		if b == j.open {
+			j.open = nil
+		}
+		closing := j.closing
+		j.mu.Unlock()
+		if err, syncErr := j.writeGroup(b, closing); err != nil {
+			j.fail(err, syncErr)
+		}
+	}
+}
+
+// writeGroup writes and (when due) syncs one group, then acknowledges it.
+func (j *Local) writeGroup(b *batch, closing bool) (err error, syncErr bool) {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if j.active == nil {
+		return fmt.Errorf("journal: no active segment (after a failed roll)"), false
+	}
+	sync := j.opts.Mode == ModeSync || closing || time.Since(j.lastSync) >= j.opts.SyncInterval
+	if j.writeOff > headerSize && j.writeOff+int64(len(b.buf)) > j.opts.SegmentSize {
+		if err := j.roll(b.first); err != nil {
+			return err, false
+		}
+	}
+	if j.markFirst == 0 {
+		j.markFirst = b.first
+	}
+	appended := len(b.buf) // what Append counted as pending
+	if sync {
+		b.buf = markGroupEnd(b.buf, b.lastOff, j.markFirst)
+	}
+	start := j.writeOff
+	n, err := j.active.WriteAt(b.buf, start)
+	if err == nil && n < len(b.buf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		return fmt.Errorf("journal: write %s at offset %d: %w", segName(j.activeFirst()), start, err), false
+	}
+	j.writeOff += int64(len(b.buf))
+	var syncNanos uint64
+	if sync {
+		t0 := time.Now()
+		if err := j.active.Datasync(); err != nil {
+			return fmt.Errorf("journal: fdatasync %s: %w", segName(j.activeFirst()), err), true
+		}
+		j.lastSync = time.Now()
+		syncNanos = uint64(j.lastSync.Sub(t0))
+		j.markFirst = 0
+	}
+
+	j.mu.Lock()
+	if j.failed != nil {
+		// Resume cannot have run (we hold wmu), so this is impossible;
+		// refuse to acknowledge anyway.
+		j.mu.Unlock()
+		return j.failed, false
+	}
+	j.durable.Store(b.last)
+	if sync {
+		j.synced = b.last
+		j.st.Syncs++
+		j.st.SyncNanos += syncNanos
+		j.st.SyncMaxNanos = max(j.st.SyncMaxNanos, syncNanos)
+	}
+	j.segs[len(j.segs)-1].size = j.writeOff
+	j.groupStart = start
+	j.st.Records += b.last - b.first + 1
+	j.st.Groups++
+	j.st.Bytes += uint64(len(b.buf))
+	j.pending -= appended
+	if cap(b.buf) <= 2*j.opts.MaxGroupBytes+64<<10 { // not one huge record's
+		j.free = append(j.free, b)
+	}
+	j.durCond.Broadcast()
+	j.spaceCond.Broadcast()
+	j.mu.Unlock()
+	return nil, false
+}
+
+func (j *Local) activeFirst() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.segs[len(j.segs)-1].first
+}
+
+// roll starts a new segment whose first record is first. The new file is
+// made durable (header, file, directory entry) before the old one is let
+// go, so that every segment but the last is always complete.
+func (j *Local) roll(first uint64) error {
+	if j.markFirst != 0 {
+		// ModeAsync with unsynced data: finish the old segment first.
+		if err := j.active.Datasync(); err != nil {
+			return fmt.Errorf("journal: fdatasync %s: %w", segName(j.activeFirst()), err)
+		}
+		j.lastSync = time.Now()
+		j.markFirst = 0
+		j.mu.Lock()
+		j.synced = j.durable.Load()
+		j.mu.Unlock()
+	}
+	f, err := j.createSegment(first)
+	if err != nil {
+		return err
+	}
+	if err := j.active.Close(); err != nil {
+		j.opts.Logf("journal: close %s: %v", segName(j.activeFirst()), err)
+	}
+	j.active = f
+	j.writeOff = headerSize
+	j.groupStart = headerSize
+	j.mu.Lock()
+	j.segs = append(j.segs, segment{first: first, size: headerSize})
+	j.mu.Unlock()
+	return nil
+}
+
+// createSegment creates a segment file with its header, durably.
+func (j *Local) createSegment(first uint64) (File, error) {
+	name := j.path(first)
+	f, err := j.fs.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("journal: create %s: %w", name, err)
+	}
+	err = writeFull(f, encodeHeader(first), 0)
+	if err == nil {
+		err = f.Datasync()
+	}
+	if err == nil {
+		err = j.fs.SyncDir(j.opts.Dir)
+	}
+	if err != nil {
+		f.Close()
+		j.fs.Remove(name)
+		return nil, fmt.Errorf("journal: create %s: %w", name, err)
+	}
+	return f, nil
+}
+
+func writeFull(f File, p []byte, off int64) error {
+	n, err := f.WriteAt(p, off)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return err
+}
+
+// syncAsync is ModeAsync's periodic fdatasync of written groups.
+func (j *Local) syncAsync() {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if j.markFirst == 0 || j.active == nil || j.Err() != nil {
+		return
+	}
+	t0 := time.Now()
+	if err := j.active.Datasync(); err != nil {
+		j.fail(fmt.Errorf("journal: fdatasync %s: %w", segName(j.activeFirst()), err), true)
+		return
+	}
+	j.lastSync = time.Now()
+	j.markFirst = 0
+	d := uint64(j.lastSync.Sub(t0))
+	j.mu.Lock()
+	j.synced = j.durable.Load()
+	j.st.Syncs++
+	j.st.SyncNanos += d
+	j.st.SyncMaxNanos = max(j.st.SyncMaxNanos, d)
+	j.mu.Unlock()
+}
