@@ -16,6 +16,7 @@ import (
 //
 //	# a comment
 //	% args -I 2m               file level, before the first case: extra server flags
+//	% noflush                  file level: no flush_all before each case
 //	=== name of the case       starts a case
 //	> get a\r\n                bytes to send; escapes \r \n \t \0 \\ \xHH, no implicit newline
 //	> get \[k*251]\r\n         \[TEXT*N] is TEXT (no escapes, no "]") repeated N times
@@ -48,8 +49,9 @@ type step struct {
 }
 
 type diffFile struct {
-	args  []string
-	cases []*diffCase
+	args    []string
+	noFlush bool // cases share state; memcached -C hides items stored in the second of a flush_all
+	cases   []*diffCase
 }
 
 func parseDiffFile(path string) (*diffFile, error) {
@@ -70,6 +72,13 @@ func parseDiffFile(path string) (*diffFile, error) {
 		if name, ok := strings.CutPrefix(line, "=== "); ok {
 			c = &diffCase{name: strings.TrimSpace(name), file: path, line: i + 1, rounds: [][]step{nil}}
 			f.cases = append(f.cases, c)
+			continue
+		}
+		if line == "% noflush" {
+			if c != nil {
+				return nil, errorf("%% noflush must come before the first case")
+			}
+			f.noFlush = true
 			continue
 		}
 		if rest, ok := strings.CutPrefix(line, "% args"); ok {

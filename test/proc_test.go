@@ -26,7 +26,7 @@ const (
 
 // listenOpts says how a server under test listens.
 type listenOpts struct {
-	unix bool     // listen on a unix socket only (-s), as memcached does TCP is off then
+	unix bool     // listen on a unix socket only (-s); TCP is off then, as in memcached
 	udp  bool     // also listen on a UDP port (-U)
 	args []string // extra flags, e.g. -I 2m
 }
@@ -117,7 +117,8 @@ func tryStart(t testing.TB, name, bin string, pre []string, o listenOpts) (*serv
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout = s.stderr
 	s.cmd.Stderr = s.stderr
-	s.cmd.Env = append(os.Environ(), "GORACE=halt_on_error=0")
+	s.cmd.Env = serverEnv()
+	dieWithTest(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s %v: %w", bin, args, err)
 	}
@@ -131,6 +132,19 @@ func tryStart(t testing.TB, name, bin string, pre []string, o listenOpts) (*serv
 	}
 	t.Cleanup(func() { s.shutdown(t) })
 	return s, nil
+}
+
+// serverEnv is the test's environment without PETREL_* settings, which
+// petrel would read as configuration, and with the race detector told to
+// report every race rather than stop at the first.
+func serverEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "PETREL_") && !strings.HasPrefix(kv, "GORACE=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "GORACE=halt_on_error=0")
 }
 
 // waitReady polls until the server accepts a connection, or fails if the
@@ -170,6 +184,11 @@ func (s *server) shutdown(t testing.TB) {
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-s.exited:
+			// SIGTERM asks for a graceful shutdown, which ends with status 0
+			// (under -race, 66 says the detector found a race).
+			if s.name == "petrel" && s.err != nil {
+				t.Errorf("petrel exited with %v after SIGTERM, want a clean exit", s.err)
+			}
 		case <-time.After(stopTimeout):
 			t.Errorf("%s did not exit within %v of SIGTERM; killing it", s.name, stopTimeout)
 			s.kill()
@@ -200,6 +219,14 @@ func (s *server) Stop() error {
 		return errors.New(s.name + " ignored SIGTERM")
 	}
 	return nil
+}
+
+// expectExit tells shutdown that the server will exit on its own (the
+// shutdown command), which is then not a crash.
+func (s *server) expectExit() {
+	s.mu.Lock()
+	s.stop = true
+	s.mu.Unlock()
 }
 
 func (s *server) kill() {

@@ -20,7 +20,7 @@ func TestMedianRatio(t *testing.T) {
 		for i, x := range pt {
 			per["petrel"] = append(per["petrel"], run("petrel", i, x))
 		}
-		if got := medianRatio(per, func(r Run) float64 { return r.Result.OpsPerSec }); got != want {
+		if got, _ := medianRatio(per, func(r Run) float64 { return r.Result.OpsPerSec }); got != want {
 			t.Errorf("medianRatio(%v, %v) = %v, want %v", mc, pt, got, want)
 		}
 	}
@@ -41,7 +41,7 @@ Time to get          100000 keys by   50 threads:     1.652 seconds.
 }
 
 func TestMarkdown(t *testing.T) {
-	s := &Summary{Name: "m", Matrix: []Row{{Workload: "etc", Throughput: 1.25,
+	s := &Summary{Name: "m", Matrix: []Row{{Workload: "etc", Throughput: 1.25, ThroughputRounds: []float64{1.2, 1.3},
 		Memcached: Side{OpsPerSec: 100}, Petrel: Side{OpsPerSec: 125}}},
 		Memory: []MemoryRow{{Server: "memcached", Stored: 10}, {Server: "petrel", Stored: 10, Ratio: 0.5}}}
 	md := markdown(s)
@@ -51,7 +51,7 @@ func TestMarkdown(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, md)
 		}
 	}
-	f("| etc | 100 | 125 | 1.25x |")
+	f("| etc | 100 | 125 | 1.25x (1.20 1.30) |")
 	f("| petrel | 0 | 0 | 10 |")
 	f("0.50x")
 	if svg := string(matrixSVG(s)); !strings.Contains(svg, "<svg") || !strings.Contains(svg, ">etc<") {

@@ -45,6 +45,7 @@ type options struct {
 	durable                    bool
 	petrelDurable              string
 	profile                    string
+	replot                     string
 }
 
 func main() {
@@ -71,8 +72,16 @@ func main() {
 	flag.BoolVar(&o.durable, "durable", false, "run the durable matrix against Redis")
 	flag.StringVar(&o.petrelDurable, "petrel-durable", "",
 		`Petrel's durable modes as "mode=serve args;…" ({dir} becomes a fresh directory), for the durable matrix`)
-	flag.StringVar(&o.profile, "profile", "get-set-10-1", "comma list of workloads to profile Petrel on (CPU, block, mutex); empty for none")
+	flag.StringVar(&o.profile, "profile", "get-set-10-1,twitter-zipf,value-10k", "comma list of workloads to profile Petrel on (CPU, block, mutex); empty for none")
+	flag.StringVar(&o.replot, "replot", "", "rewrite table.md and the plots of this results directory from its summary.json, and exit")
 	flag.Parse()
+	if o.replot != "" {
+		if err := replot(o.replot); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(&o); err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
@@ -237,6 +246,18 @@ func write(o *options, s *Summary) error {
 	}
 	fmt.Print(md)
 	return nil
+}
+
+func replot(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		return fmt.Errorf("replot: %w", err)
+	}
+	var s Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("replot: %s: %w", dir, err)
+	}
+	return write(&options{out: dir}, &s)
 }
 
 // commandLine is how this comparison was started, with `go run`'s

@@ -44,6 +44,9 @@ type Row struct {
 	Throughput float64 `json:"throughput_ratio"`
 	P99        float64 `json:"p99_ratio"`
 	RSS        float64 `json:"rss_ratio"`
+	// The per-round ratios behind the medians, to show the spread.
+	ThroughputRounds []float64 `json:"throughput_ratio_rounds"`
+	P99Rounds        []float64 `json:"p99_ratio_rounds"`
 }
 
 func (r Row) line() string {
@@ -142,9 +145,9 @@ func matrixWorkload(o *options, file, name string) (Row, []Run, []string) {
 		}
 	}
 	row.Memcached, row.Petrel = side(per["memcached"]), side(per["petrel"])
-	row.Throughput = medianRatio(per, func(r Run) float64 { return r.Result.OpsPerSec })
-	row.P99 = medianRatio(per, func(r Run) float64 { return r.Result.Latency.P99 })
-	row.RSS = medianRatio(per, func(r Run) float64 { return float64(r.RSSKB) })
+	row.Throughput, row.ThroughputRounds = medianRatio(per, func(r Run) float64 { return r.Result.OpsPerSec })
+	row.P99, row.P99Rounds = medianRatio(per, func(r Run) float64 { return r.Result.Latency.P99 })
+	row.RSS, _ = medianRatio(per, func(r Run) float64 { return float64(r.RSSKB) })
 	return row, runs, fails
 }
 
@@ -179,8 +182,8 @@ func median[T any](xs []T, f func(T) float64) float64 {
 }
 
 // medianRatio pairs the rounds (round i of Petrel with round i of
-// memcached) and takes the median of their ratios.
-func medianRatio(per map[string][]Run, f func(Run) float64) float64 {
+// memcached) and takes the median of their ratios, which it also returns.
+func medianRatio(per map[string][]Run, f func(Run) float64) (float64, []float64) {
 	byRound := map[int]Run{}
 	for _, r := range per["memcached"] {
 		byRound[r.Round] = r
@@ -191,5 +194,5 @@ func medianRatio(per map[string][]Run, f func(Run) float64) float64 {
 			ratios = append(ratios, f(p)/f(m))
 		}
 	}
-	return median(ratios, func(x float64) float64 { return x })
+	return median(ratios, func(x float64) float64 { return x }), ratios
 }

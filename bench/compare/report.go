@@ -22,12 +22,14 @@ func markdown(s *Summary) string {
 		b.WriteString("| workload | memcached ops/s | Petrel ops/s | throughput | memcached p99 µs | Petrel p99 µs | p99 | memcached RSS MiB | Petrel RSS MiB | RSS | errors (mc/petrel) |\n")
 		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range s.Matrix {
-			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %.0f | %.0f | %s | %.0f | %.0f | %s | %d/%d |\n",
-				r.Workload, r.Memcached.OpsPerSec, r.Petrel.OpsPerSec, ratioText(r.Throughput),
-				r.Memcached.P99us, r.Petrel.P99us, ratioText(r.P99),
+			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s%s | %.0f | %.0f | %s%s | %.0f | %.0f | %s | %d/%d |\n",
+				r.Workload, r.Memcached.OpsPerSec, r.Petrel.OpsPerSec, ratioText(r.Throughput), rounds(r.ThroughputRounds),
+				r.Memcached.P99us, r.Petrel.P99us, ratioText(r.P99), rounds(r.P99Rounds),
 				r.Memcached.RSSKB/1024, r.Petrel.RSSKB/1024, ratioText(r.RSS), r.Memcached.Errors, r.Petrel.Errors)
 		}
-		b.WriteString("\nRatios are Petrel/memcached, the median of the per-round ratios. Targets: throughput ≥ 1.0×, p99 ≤ 1.0×.\n\n")
+		b.WriteString("\nRatios are Petrel/memcached: the median of the per-round ratios, which follow in brackets. " +
+			"The ops/s, p99 and RSS columns are each server's own medians, so their quotient can differ from the ratio. " +
+			"Targets: throughput ≥ 1.0×, p99 ≤ 1.0×.\n\n")
 	}
 	if c := s.Cross; c != nil {
 		fmt.Fprintf(&b, "Cross-check with memcslap (`%s`): memcached %s gets/s, Petrel %s gets/s, ratio %s.\n\n",
@@ -59,6 +61,18 @@ func markdown(s *Summary) string {
 	return b.String()
 }
 
+// rounds shows per-round ratios as " (0.91 1.02 1.10)".
+func rounds(xs []float64) string {
+	if len(xs) < 2 {
+		return ""
+	}
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, fmt.Sprintf("%.2f", x))
+	}
+	return " (" + strings.Join(parts, " ") + ")"
+}
+
 func floats(xs []float64) string {
 	var parts []string
 	for _, x := range xs {
@@ -70,6 +84,7 @@ func floats(xs []float64) string {
 // bar is one pair of bars in a plot: the reference beside Petrel.
 type bar struct {
 	label     string
+	note      string // under the label, e.g. the ratio
 	ref, mine float64
 	solo      bool // one server only: leave out the missing bar
 }
@@ -104,7 +119,11 @@ func barsSVG(title, refName string, panels []string, data [][]bar) []byte {
 		for i, r := range data[p] {
 			y := top + i*rowH
 			if p == 0 {
-				fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+barH+4, html.EscapeString(r.label))
+				fmt.Fprintf(&b, `<text x="10" y="%d">%s</text>`+"\n", y+barH-2, html.EscapeString(r.label))
+			}
+			if r.note != "" {
+				fmt.Fprintf(&b, `<text x="%d" y="%d" fill="#555" font-size="10" text-anchor="end">%s</text>`+"\n",
+					x0-6, y+2*barH+1, html.EscapeString(r.note))
 			}
 			for j, v := range []float64{r.ref, r.mine} {
 				if r.solo && v == 0 {
@@ -139,9 +158,9 @@ func short(v float64) string {
 func matrixSVG(s *Summary) []byte {
 	var tp, p99, rss []bar
 	for _, r := range s.Matrix {
-		tp = append(tp, bar{label: r.Workload, ref: r.Memcached.OpsPerSec, mine: r.Petrel.OpsPerSec})
-		p99 = append(p99, bar{label: r.Workload, ref: r.Memcached.P99us, mine: r.Petrel.P99us})
-		rss = append(rss, bar{label: r.Workload, ref: r.Memcached.RSSKB / 1024, mine: r.Petrel.RSSKB / 1024})
+		tp = append(tp, bar{label: r.Workload, ref: r.Memcached.OpsPerSec, mine: r.Petrel.OpsPerSec, note: ratioText(r.Throughput)})
+		p99 = append(p99, bar{label: r.Workload, ref: r.Memcached.P99us, mine: r.Petrel.P99us, note: ratioText(r.P99)})
+		rss = append(rss, bar{label: r.Workload, ref: r.Memcached.RSSKB / 1024, mine: r.Petrel.RSSKB / 1024, note: ratioText(r.RSS)})
 	}
 	title := fmt.Sprintf("%s: Petrel vs memcached (%d cores, %s)", s.Name, s.Machine.Cores, s.Date.Format("2006-01-02"))
 	return barsSVG(title, "memcached", []string{"throughput, ops/s (higher is better)", "p99 latency, µs (lower is better)",
@@ -157,9 +176,14 @@ func memorySVG(s *Summary) []byte {
 			mine = r
 		}
 	}
-	return barsSVG("Memory benchmark: Twitter-like items, same limit", "memcached",
-		[]string{"RSS bytes per stored item (lower is better)", "items stored (higher is better)"},
-		[][]bar{{{label: "bytes/item", ref: ref.BytesPerItem, mine: mine.BytesPerItem}}, {{label: "items", ref: float64(ref.Stored), mine: float64(mine.Stored)}}})
+	label := fmt.Sprintf("%s items", short(float64(max(ref.Loaded, mine.Loaded))))
+	return barsSVG(fmt.Sprintf("Memory: Twitter-like items into %d MiB", max(ref.LimitMB, mine.LimitMB)), "memcached",
+		[]string{"RSS bytes per stored item (lower is better)", "overhead bytes per item (lower is better)", "items stored (higher is better)"},
+		[][]bar{
+			{{label: label, ref: ref.BytesPerItem, mine: mine.BytesPerItem, note: ratioText(mine.Ratio)}},
+			{{label: label, ref: ref.Overhead, mine: mine.Overhead, note: ratioText(mine.OverheadRatio)}},
+			{{label: label, ref: float64(ref.Stored), mine: float64(mine.Stored)}},
+		})
 }
 
 func durableSVG(s *Summary) []byte {

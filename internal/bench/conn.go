@@ -50,6 +50,7 @@ type worker struct {
 	ring      []pending
 	ids, exp  []int64 // per slot, MultiGet wide: key ids and, verifying, expected states
 	idScratch []int
+	adds      []int // counters to create: their incr missed
 	head, n   int
 	depth     int
 	ver       uint64
@@ -64,6 +65,7 @@ type worker struct {
 // totals are the worker's own counts, read only after it stops.
 type totals struct {
 	ops, gets, getKeys, hits, misses, sets, deletes, incrs int64
+	adds                                                   int64 // counters created after an incr missed
 	failed, verified, unverified, mismatches               int64
 	foundBytes                                             int64 // key and value bytes of the values read
 	errs                                                   map[string]int64
@@ -143,6 +145,12 @@ func (w *worker) issue(now int64) {
 			w.exp[slot*w.cfg.MultiGet] = int64(w.ks.state[p.id].Load())
 		}
 		w.wbuf = w.enc.appendGet(w.wbuf, w.idScratch[:1])
+		return
+	}
+	if n := len(w.adds); n > 0 {
+		p.kind, p.id = opAdd, w.adds[n-1]
+		w.adds = w.adds[:n-1]
+		w.wbuf = w.enc.appendAdd(w.wbuf, p.id)
 		return
 	}
 	u := w.rng.Float64()
@@ -234,8 +242,13 @@ func (w *worker) complete() error {
 			t.deletes++
 		case opIncr:
 			t.incrs++
+			if o == miss {
+				w.adds = append(w.adds, p.id)
+			}
+		case opAdd:
+			t.adds++
 		}
-		if p.kind != opSet {
+		if p.kind == opDelete || p.kind == opIncr {
 			switch o {
 			case hit:
 				t.hits++

@@ -30,6 +30,7 @@ type Result struct {
 	Sets       int64   `json:"sets"`
 	Deletes    int64   `json:"deletes"`
 	Incrs      int64   `json:"incrs"`
+	Adds       int64   `json:"adds"` // counters created after their incr missed
 	Hits       int64   `json:"hits"`
 	Misses     int64   `json:"misses"`
 	HitRatio   float64 `json:"hit_ratio"` // over get keys, deletes and incrs
@@ -78,6 +79,7 @@ func (r *Result) collect(workers []*worker, elapsed time.Duration) {
 		r.Sets += t.sets
 		r.Deletes += t.deletes
 		r.Incrs += t.incrs
+		r.Adds += t.adds
 		r.Hits += t.hits
 		r.Misses += t.misses
 		r.Verified += t.verified
@@ -95,7 +97,7 @@ func (r *Result) collect(workers []*worker, elapsed time.Duration) {
 	}
 	r.Seconds = elapsed.Seconds()
 	r.OpsPerSec = float64(r.Ops) / r.Seconds
-	r.KeysPerSec = float64(r.GetKeys+r.Sets+r.Deletes+r.Incrs) / r.Seconds
+	r.KeysPerSec = float64(r.GetKeys+r.Sets+r.Deletes+r.Incrs+r.Adds) / r.Seconds
 	r.HitRatio = ratio(float64(r.Hits), float64(r.Hits+r.Misses))
 	us := func(ns int64) float64 { return float64(ns) / 1e3 }
 	r.Latency = Latency{
@@ -136,7 +138,8 @@ func (r *Result) Print(w io.Writer) {
 		return
 	}
 	fmt.Fprintf(w, "ops:       %d in %.2fs = %.0f ops/s (%.0f keys/s)\n", r.Ops, r.Seconds, r.OpsPerSec, r.KeysPerSec)
-	fmt.Fprintf(w, "mix:       %d gets (%d keys), %d sets, %d deletes, %d incrs\n", r.Gets, r.GetKeys, r.Sets, r.Deletes, r.Incrs)
+	fmt.Fprintf(w, "mix:       %d gets (%d keys), %d sets, %d deletes, %d incrs, %d adds of missing counters\n",
+		r.Gets, r.GetKeys, r.Sets, r.Deletes, r.Incrs, r.Adds)
 	fmt.Fprintf(w, "hit ratio: %.4f (%d hits, %d misses)\n", r.HitRatio, r.Hits, r.Misses)
 	l := r.Latency
 	fmt.Fprintf(w, "latency:   mean %.1f  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f µs\n",

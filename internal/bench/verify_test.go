@@ -16,13 +16,24 @@ import (
 	"time"
 )
 
-// startMemcached runs the real memcached on a free loopback port, or skips.
+// need finds a program, or skips the test; with PETREL_REQUIRE_DEPS=1 (set
+// by `make test`, which has just installed everything) it fails instead.
+func need(t *testing.T, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("PETREL_REQUIRE_DEPS") == "1" {
+			t.Fatalf("%s not installed", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return bin
+}
+
+// startMemcached runs the real memcached on a free loopback port.
 func startMemcached(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("memcached")
-	if err != nil {
-		t.Skip("memcached not installed")
-	}
+	bin := need(t, "memcached")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +88,10 @@ func TestVerifyAgainstMemcached(t *testing.T) {
 		}
 		if r.Ops != c.Ops || r.Verified == 0 || r.Hits == 0 || r.Preload.Requests != int64(c.Keys) {
 			t.Errorf("%s: ops %d, verified %d, hits %d, preloaded %d", proto, r.Ops, r.Verified, r.Hits, r.Preload.Requests)
+		}
+		// An incr that misses creates its counter, so later incrs hit.
+		if r.Incrs == 0 || r.Adds == 0 || r.Adds >= r.Incrs {
+			t.Errorf("%s: %d incrs, %d adds", proto, r.Incrs, r.Adds)
 		}
 		// Nothing is evicted from 64 MB, so the scan finds every key.
 		if r.Scan.Found != int64(c.Keys) || r.Scan.FoundBytes < int64(c.Keys)*16 {
@@ -200,4 +215,42 @@ func TestNullServer(t *testing.T) {
 	}
 	f("text")
 	f("meta")
+}
+
+// The RESP mode, for the durable comparisons, against a real Redis.
+func TestVerifyAgainstRedis(t *testing.T) {
+	bin := need(t, "redis-server")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis: %v", err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := net.JoinHostPort("127.0.0.1", port)
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			t.Fatalf("redis did not start on %s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := verifyConfig(addr, "resp")
+	c.TTL = "uniform:100,200"
+	r, err := Run(context.Background(), c, nil)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if r.Mismatches != 0 || r.ErrorCount != 0 || r.Verified == 0 || r.Incrs == 0 || r.Deletes == 0 {
+		t.Errorf("resp: %d mismatches %v, errors %v, %d verified, %d incrs, %d deletes",
+			r.Mismatches, r.Samples, r.Errors, r.Verified, r.Incrs, r.Deletes)
+	}
 }

@@ -45,14 +45,14 @@ type Cache struct {
 	maxItem int
 	reserve int // free segments kept back for eviction's copies
 
-	alloc   sync.Mutex
-	segs    []segment
-	free    []int32 // stack: freed segments (with memory) are reused first
-	open    [nTTLBuckets + 1]int32
-	nOpen   int // segments open for appends
-	maxOpen int // beyond this, a new TTL bucket borrows a longer one's segment
-	created uint64
-	oom     atomic.Uint64
+	alloc    sync.Mutex
+	segs     []segment
+	free     []int32 // stack: freed segments (with memory) are reused first
+	open     [nTTLBuckets + 1]int32
+	openList []int32 // the open segments
+	maxOpen  int     // beyond this many, a new TTL bucket borrows a longer one's segment
+	created  uint64
+	oom      atomic.Uint64
 
 	evictMu    sync.Mutex
 	rnd        *rand.Rand

@@ -45,7 +45,7 @@ func TestNewConfig(t *testing.T) {
 		t.Helper()
 		c := newTest(t, cfg)
 		st := c.Stats()
-		if c.segSize != seg || c.maxItem != maxItem || int(st.SegmentsTotal) != segs {
+		if c.segSize != seg || c.MaxItemSize() != maxItem || int(st.SegmentsTotal) != segs {
 			t.Errorf("%+v: segment %d, max item %d, segments %d; want %d %d %d",
 				cfg, c.segSize, c.maxItem, st.SegmentsTotal, seg, maxItem, segs)
 		}

@@ -25,7 +25,9 @@
 // is raised to MaxItemSize (which counts the header): -I 128m gives 128 MiB
 // segments. If the memory limit then holds fewer than four segments, the
 // segments shrink to a quarter of the limit and MaxItemSize with them. Puts
-// above MaxItemSize fail with ErrTooLarge.
+// above MaxItemSize fail with ErrTooLarge. FIFO and merge eviction keep one
+// segment free for eviction to copy hit items into, so on a tiny cache
+// (-m 2 has four segments) a quarter of the memory waits in reserve.
 //
 // # Expiry
 //

@@ -107,19 +107,23 @@ func ttlBucket(exp, now int64) int {
 // free segment if needed. It never evicts. Unless evicting is set, it leaves
 // c.reserve free segments for eviction to copy items forward into. On
 // success the segment's writers count includes the caller, who must write
-// the item and then call done.
+// the item and then decrement it.
 func (c *Cache) allocFast(size, bucket int, evicting bool) (int32, int, bool) {
 	c.alloc.Lock()
 	id := c.open[bucket]
-	if id < 0 && c.nOpen >= c.maxOpen {
+	if id < 0 && len(c.openList) >= c.maxOpen {
 		// Too many buckets already have an open segment: borrow one of
 		// a longer TTL. Its expiry bound covers the item, so whole-
 		// segment expiry stays correct, only later.
-		for b := bucket + 1; b <= noTTLBucket; b++ {
-			if o := c.open[b]; o >= 0 && c.segs[o].used+size <= c.segSize {
-				id, bucket = o, b
-				break
+		best := -1
+		for _, o := range c.openList {
+			sg := &c.segs[o]
+			if b := int(sg.bucket); b > bucket && (best < 0 || b < best) && sg.used+size <= c.segSize {
+				id, best = o, b
 			}
+		}
+		if best >= 0 {
+			bucket = best
 		}
 	}
 	if id >= 0 {
@@ -132,8 +136,7 @@ func (c *Cache) allocFast(size, bucket int, evicting bool) (int32, int, bool) {
 			return id, off, true
 		}
 		sg.state = segSealed
-		c.open[bucket] = -1
-		c.nOpen--
+		c.closeOpen(id)
 	}
 	keep := c.reserve
 	if evicting {
@@ -157,7 +160,7 @@ func (c *Cache) allocFast(size, bucket int, evicting bool) (int32, int, bool) {
 	sg.created = c.created
 	sg.writers.Add(1)
 	c.open[bucket] = id
-	c.nOpen++
+	c.openList = append(c.openList, id)
 	c.alloc.Unlock()
 	return id, 0, true
 }
@@ -167,10 +170,22 @@ func (c *Cache) allocFast(size, bucket int, evicting bool) (int32, int, bool) {
 func (c *Cache) detach(id int32) {
 	sg := &c.segs[id]
 	if sg.state == segOpen {
-		c.open[sg.bucket] = -1
-		c.nOpen--
+		c.closeOpen(id)
 	}
 	sg.state = segEvicting
+}
+
+// closeOpen makes open segment id no longer its bucket's append target.
+// Called with c.alloc held.
+func (c *Cache) closeOpen(id int32) {
+	c.open[c.segs[id].bucket] = -1
+	for i, o := range c.openList {
+		if o == id {
+			c.openList[i] = c.openList[len(c.openList)-1]
+			c.openList = c.openList[:len(c.openList)-1]
+			break
+		}
+	}
 }
 
 // release returns a detached segment, whose items are all unlinked, to the

@@ -100,3 +100,7 @@ func bucketRange(b int) (lo, hi int64) {
 	lo = start + int64(b%256)*w
 	return lo, lo + w
 }
+
+// MaxItemSize is the largest item (header+key+value) a put accepts, which
+// is Config.MaxItemSize unless a small MemoryLimit made segments smaller.
+func (c *Cache) MaxItemSize() int { return c.maxItem }

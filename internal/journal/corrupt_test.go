@@ -63,8 +63,33 @@ func recoverBytes(t *testing.T, data []byte, opts Options) (*Local, uint64, erro
 	return j, last, nil
 }
 
+// recordEnds returns the offsets where each record of a clean segment ends.
+func recordEnds(t *testing.T, data []byte) []int64 {
+	var ends []int64
+	for off := int64(headerSize); off < int64(len(data)); {
+		var r Record
+		n, err := DecodeRecord(data[off:], &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		off += int64(n)
+		ends = append(ends, off)
+	}
+	return ends
+}
+
+// wholeBefore is how many records end at or before off.
+func wholeBefore(ends []int64, off int64) uint64 {
+	n := uint64(0)
+	for n < uint64(len(ends)) && ends[n] <= off {
+		n++
+	}
+	return n
+}
+
 func TestRecoverBitFlips(t *testing.T) {
 	data, lastGroup := golden(t)
+	ends := recordEnds(t, data)
 	for bit := range int64(len(data)) * 8 {
 		off := bit / 8
 		b := bytes.Clone(data)
@@ -80,38 +105,35 @@ func TestRecoverBitFlips(t *testing.T) {
 		}
 		if j != nil {
 			j.Close()
+			continue
 		}
+		// Repair keeps exactly the records before the damaged one.
+		j, last, err = recoverBytes(t, b, Options{Repair: true})
+		want := wholeBefore(ends, off)
+		if off < headerSize {
+			want = 0
+		}
+		if err != nil || last != want {
+			t.Fatalf("flip at %d, repair: recovered %d, %v; want %d", off, last, err, want)
+		}
+		j.Close()
 	}
 }
 
 func TestRecoverTruncation(t *testing.T) {
 	data, _ := golden(t)
-	// ends[k] is the offset where record k+1 ends.
-	var ends []int64
-	for off := int64(headerSize); off < int64(len(data)); {
-		var r Record
-		n, err := DecodeRecord(data[off:], &r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		off += int64(n)
-		ends = append(ends, off)
-	}
+	ends := recordEnds(t, data)
 	for cut := range int64(len(data)) + 1 {
 		j, last, err := recoverBytes(t, data[:cut], Options{})
 		if err != nil {
 			t.Fatalf("cut at %d: %v", cut, err)
 		}
-		want := uint64(0)
-		for want < uint64(len(ends)) && ends[want] <= cut {
-			want++
-		}
-		if last != want {
-			t.Fatalf("cut at %d: recovered %d records, want %d", cut, last, want)
+		if want := wholeBefore(ends, cut); last != want {
+			t.Fatalf("cut at %d: recovered %d records, want %d", cut, last, wholeBefore(ends, cut))
 		}
 		if cut%7 == 0 { // and the journal goes on from there
 			appendN(t, j, 1)
-			if got, err := readChecked(j, 1); err != nil || got != want+1 {
+			if got, err := readChecked(j, 1); err != nil || got != last+1 {
 				t.Fatalf("cut at %d, then append: %d, %v", cut, got, err)
 			}
 		}

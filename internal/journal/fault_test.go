@@ -144,3 +144,45 @@ func TestResumeRefusesDamagedTail(t *testing.T) {
 		t.Fatalf("resume over a damaged tail: %v, Err %v", err, j.Err())
 	}
 }
+
+func TestFaultDuringRoll(t *testing.T) {
+	// The group that would start a new segment fails while creating it:
+	// the half-made file must go, and Resume must carry on in the old one.
+	fs := NewFaultFS(nil)
+	dir := t.TempDir()
+	j := openT(t, Options{Dir: dir, FS: fs, SegmentSize: 1 << 10})
+	off := func() int64 {
+		j.wmu.Lock()
+		defer j.wmu.Unlock()
+		return j.writeOff
+	}
+	// Records of at most ~120 bytes cannot roll before 1 KiB - 300; the
+	// big one then must.
+	for off() < 1<<10-300 {
+		appendN(t, j, 1)
+	}
+	fs.FailWrites(0, 0, syscall.EIO)
+	big := Record{Type: TypeSet, Key: []byte("big"), Value: make([]byte, 300)}
+	seq, err := j.Append(&big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.WaitDurable(seq); !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "create") {
+		t.Fatalf("wait: %v", err)
+	}
+	if got := listT(t, dir); len(got) != 1 {
+		t.Fatalf("a failed roll left segments %v", got)
+	}
+	fs.Heal()
+	if err := j.Resume(); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	appendN(t, j, 3)
+	last := j.DurableSeq()
+	j.Close()
+	j = openT(t, Options{Dir: dir})
+	defer j.Close()
+	if got, err := readChecked(j, 1); err != nil || got != last {
+		t.Fatalf("reopened: %d, %v (want %d)", got, err, last)
+	}
+}

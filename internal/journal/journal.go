@@ -1,7 +1,6 @@
 package journal
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -16,8 +15,14 @@ import (
 // Sequence numbers start at 1 and are gap-free. Append returns the record's
 // sequence at once; the record is acknowledged (durable in the journal's
 // mode) once DurableSeq() >= seq, which WaitDurable waits for. A journal
-// that fails stops acknowledging for good: WaitDurable and Append return an
-// error wrapping ErrFailed and the cause, and Err reports it.
+// whose disk fails stops acknowledging: WaitDurable and Append return an
+// error wrapping ErrFailed and the cause, and Err reports it, until the
+// implementation proves itself intact again (Local.Resume).
+//
+// The server calls Append inside the cache's per-key critical section and
+// stores the item with CAS = the returned sequence, so that per-key order
+// in memory and in the journal agree; it then holds the reply until
+// DurableSeq() reaches the sequence.
 type Journal interface {
 	// Append assigns r the next sequence (r.Seq; a Set with CAS 0 also
 	// gets CAS = Seq), queues it for the next group and returns the
@@ -26,7 +31,8 @@ type Journal interface {
 	// DurableSeq is the highest acknowledged sequence (0 for none).
 	DurableSeq() uint64
 	// WaitDurable blocks until seq is acknowledged, or returns the error
-	// that stopped it from ever being acknowledged.
+	// that stopped it from ever being acknowledged. seq may be beyond the
+	// last append: a follower waits for the next record that way.
 	WaitDurable(seq uint64) error
 	// ReadFrom returns a Reader positioned at seq (0: the first record
 	// kept). It reads acknowledged records only, while writing goes on.
@@ -50,123 +56,6 @@ type Reader interface {
 	Close() error
 }
 
-// Mode is when the journal acknowledges.
-type Mode uint8
-
-const (
-	// ModeSync acknowledges a group once it is written and fdatasync'ed:
-	// an acknowledged write survives power loss.
-	ModeSync Mode = iota
-	// ModeAsync acknowledges a group once it is written to the operating
-	// system and fdatasyncs every SyncInterval: a process crash loses
-	// nothing, a power loss up to SyncInterval of writes.
-	ModeAsync
-)
-
-func (m Mode) String() string {
-	if m == ModeAsync {
-		return "async"
-	}
-	return "sync"
-}
-
-// Errors.
-var (
-	ErrFailed    = errors.New("journal failed")
-	ErrClosed    = errors.New("journal closed")
-	ErrTruncated = errors.New("journal: sequence already truncated")
-)
-
-// Options configure a local journal. Zero values take the defaults.
-type Options struct {
-	Dir          string
-	Mode         Mode
-	SegmentSize  int64         // roll to a new file past this size; default 64 MiB
-	SyncInterval time.Duration // ModeAsync; default 1s
-	// MaxGroupBytes bounds one group (one write, one fsync); default 1 MiB.
-	// A single larger record still makes a group of its own.
-	MaxGroupBytes int
-	// MaxPendingBytes bounds the bytes appended but not yet acknowledged;
-	// Append blocks beyond it (back-pressure). Default 8 × MaxGroupBytes.
-	MaxPendingBytes int
-	// MaxDelay, when set, makes the writer wait this long for a group to
-	// fill before writing it. By default it adds no delay: a group is
-	// whatever arrived during the previous fsync.
-	MaxDelay time.Duration
-	// Repair makes Open truncate at mid-journal corruption (dropping what
-	// follows) instead of refusing to open.
-	Repair bool
-	// Logf receives recovery warnings; nil discards them (they are also
-	// in Recovery()).
-	Logf func(format string, args ...any)
-	// FS is the file layer; default OSFS.
-	FS FS
-}
-
-func (o *Options) setDefaults() error {
-	if o.Dir == "" {
-		return errors.New("journal: Options.Dir is empty")
-	}
-	if o.SegmentSize <= 0 {
-		o.SegmentSize = 64 << 20
-	}
-	if o.SyncInterval <= 0 {
-		o.SyncInterval = time.Second
-	}
-	if o.MaxGroupBytes <= 0 {
-		o.MaxGroupBytes = 1 << 20
-	}
-	if o.MaxPendingBytes <= 0 {
-		o.MaxPendingBytes = 8 * o.MaxGroupBytes
-	}
-	if o.MaxPendingBytes < o.MaxGroupBytes {
-		o.MaxPendingBytes = o.MaxGroupBytes
-	}
-	if o.FS == nil {
-		o.FS = OSFS{}
-	}
-	if o.Logf == nil {
-		o.Logf = func(string, ...any) {}
-	}
-	return nil
-}
-
-// Stats are the journal's counters.
-type Stats struct {
-	Mode         Mode
-	FirstSeq     uint64 // oldest record kept
-	NextSeq      uint64 // what the next Append gets
-	DurableSeq   uint64 // acknowledged
-	SyncedSeq    uint64 // fdatasync'ed (= DurableSeq in ModeSync)
-	Records      uint64 // acknowledged since Open
-	Groups       uint64 // writes since Open
-	Bytes        uint64 // bytes written since Open
-	Syncs        uint64
-	SyncNanos    uint64 // total time in fdatasync
-	SyncMaxNanos uint64
-	Stalls       uint64 // Appends that waited for back-pressure
-	PendingBytes int
-	Segments     int
-	SizeOnDisk   int64 // bytes in segment files
-	Failed       bool
-}
-
-// RecordsPerGroup is the average group size: how well commits are shared.
-func (s Stats) RecordsPerGroup() float64 {
-	if s.Groups == 0 {
-		return 0
-	}
-	return float64(s.Records) / float64(s.Groups)
-}
-
-// AvgSync is the mean fdatasync latency.
-func (s Stats) AvgSync() time.Duration {
-	if s.Syncs == 0 {
-		return 0
-	}
-	return time.Duration(s.SyncNanos / s.Syncs)
-}
-
 // segment is one file of the journal.
 type segment struct {
 	first uint64
@@ -177,7 +66,8 @@ type segment struct {
 type batch struct {
 	buf         []byte
 	first, last uint64
-	lastOff     int // offset of the last frame in buf
+	lastOff     int           // offset of the last frame in buf
+	done        chan struct{} // closed once the group is acknowledged or failed
 }
 
 // Local is the journal in segment files in one directory, with group
@@ -188,13 +78,14 @@ type Local struct {
 	recovery Recovery
 
 	mu         sync.Mutex
-	durCond    sync.Cond // durable advanced, or failed, or closed
+	durCond    sync.Cond // durable advanced, or failed, or closed (for waiters on future sequences)
 	spaceCond  sync.Cond // pending bytes freed, or failed, or closed
 	nextSeq    uint64
 	durable    atomic.Uint64
 	synced     uint64
 	batches    []*batch // queued groups; open, when set, is the last
 	open       *batch
+	inflight   *batch // taken by the writer, not yet acknowledged
 	free       []*batch
 	pending    int
 	failed     error
@@ -280,30 +171,50 @@ func (j *Local) newBatch() *batch {
 		b := j.free[n-1]
 		j.free = j.free[:n-1]
 		b.buf = b.buf[:0]
+		b.done = make(chan struct{})
 		return b
 	}
-	return &batch{buf: make([]byte, 0, 64<<10)}
+	return &batch{buf: make([]byte, 0, 64<<10), done: make(chan struct{})}
+}
+
+// batchFor returns the queued or in-flight group holding seq, if any.
+func (j *Local) batchFor(seq uint64) *batch {
+	if b := j.inflight; b != nil && b.first <= seq && seq <= b.last {
+		return b
+	}
+	for _, b := range j.batches {
+		if b.first <= seq && seq <= b.last {
+			return b
+		}
+	}
+	return nil
 }
 
 // DurableSeq implements Journal. It takes no lock.
 func (j *Local) DurableSeq() uint64 { return j.durable.Load() }
 
-// WaitDurable implements Journal.
+// WaitDurable implements Journal. A waiter sleeps on its own group's
+// channel, so that each fsync wakes only the appenders it made durable,
+// not every connection waiting on a later group.
 func (j *Local) WaitDurable(seq uint64) error {
 	if seq <= j.durable.Load() {
 		return nil
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if seq >= j.nextSeq {
-		return fmt.Errorf("journal: wait for sequence %d, which was never appended (next is %d)", seq, j.nextSeq)
-	}
 	for j.durable.Load() < seq {
 		if j.failed != nil {
 			return j.failed
 		}
 		if j.closed {
 			return ErrClosed
+		}
+		if b := j.batchFor(seq); b != nil {
+			ch := b.done
+			j.mu.Unlock()
+			<-ch
+			j.mu.Lock()
+			continue
 		}
 		j.durCond.Wait()
 	}
@@ -391,6 +302,13 @@ func (j *Local) fail(err error, syncErr bool) {
 	if j.failed == nil {
 		j.failed = fmt.Errorf("%w: %w", ErrFailed, err)
 		j.syncFailed = syncErr
+	}
+	if b := j.inflight; b != nil {
+		close(b.done)
+		j.inflight = nil
+	}
+	for _, b := range j.batches {
+		close(b.done)
 	}
 	j.free = append(j.free, j.batches...)
 	j.batches = j.batches[:0]

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -258,5 +259,73 @@ func TestOpenIgnoresOtherFiles(t *testing.T) {
 	appendN(t, j, 3)
 	if last, err := readChecked(j, 0); err != nil || last != 3 {
 		t.Fatalf("%d, %v", last, err)
+	}
+}
+
+func TestFollowAndTruncateConcurrently(t *testing.T) {
+	// Appenders, a follower, and a storer-like truncator that drops what
+	// the follower has consumed, all at once (run with -race).
+	j := openT(t, Options{Dir: t.TempDir(), SegmentSize: 2 << 10})
+	defer j.Close()
+	const writers, each = 4, 300
+	var consumed atomic.Uint64
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				r := Record{Type: TypeFlushAll, At: 42}
+				if _, err := j.Append(&r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	stop := make(chan struct{})
+	truncDone := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				truncDone <- nil
+				return
+			default:
+			}
+			if err := j.TruncateBelow(consumed.Load()); err != nil {
+				truncDone <- err
+				return
+			}
+		}
+	}()
+	rd, err := j.ReadFrom(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var rec Record
+	for seq := uint64(1); seq <= writers*each; {
+		if err := j.WaitDurable(seq); err != nil {
+			t.Fatal(err)
+		}
+		switch err := rd.Next(&rec); {
+		case errors.Is(err, io.EOF):
+		case err != nil:
+			t.Fatalf("follower at %d: %v", seq, err)
+		case rec.Seq != seq || rec.Type != TypeFlushAll || rec.At != 42:
+			t.Fatalf("follower at %d read %+v", seq, rec)
+		default:
+			seq++
+			consumed.Store(seq)
+		}
+	}
+	close(stop)
+	if err := <-truncDone; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if s := j.Stats(); s.Segments > 3 {
+		t.Fatalf("%d segments left after truncating what was read", s.Segments)
 	}
 }

@@ -117,6 +117,9 @@ func (j *Local) recover() error {
 			}
 			rep.Dropped = append(rep.Dropped, name)
 			warn("journal: %s: %v; removed", name, res.cause)
+			if len(segs) == 0 {
+				next = first // never go back below sequences once used
+			}
 		} else {
 			if err := truncateFile(j.fs, name, res.badOff); err != nil {
 				return err

@@ -53,25 +53,27 @@ func (j *Local) run() {
 		if b == j.open {
 			j.open = nil
 		}
+		j.inflight = b
 		closing := j.closing
 		j.mu.Unlock()
-		if err, syncErr := j.writeGroup(b, closing); err != nil {
+		if syncErr, err := j.writeGroup(b, closing); err != nil {
 			j.fail(err, syncErr)
 		}
 	}
 }
 
 // writeGroup writes and (when due) syncs one group, then acknowledges it.
-func (j *Local) writeGroup(b *batch, closing bool) (err error, syncErr bool) {
+// syncErr says whether the error came from fdatasync.
+func (j *Local) writeGroup(b *batch, closing bool) (syncErr bool, err error) {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
 	if j.active == nil {
-		return fmt.Errorf("journal: no active segment (after a failed roll)"), false
+		return false, fmt.Errorf("journal: no active segment (after a failed roll)")
 	}
 	sync := j.opts.Mode == ModeSync || closing || time.Since(j.lastSync) >= j.opts.SyncInterval
 	if j.writeOff > headerSize && j.writeOff+int64(len(b.buf)) > j.opts.SegmentSize {
 		if err := j.roll(b.first); err != nil {
-			return err, false
+			return false, err
 		}
 	}
 	if j.markFirst == 0 {
@@ -87,14 +89,14 @@ func (j *Local) writeGroup(b *batch, closing bool) (err error, syncErr bool) {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		return fmt.Errorf("journal: write %s at offset %d: %w", segName(j.activeFirst()), start, err), false
+		return false, fmt.Errorf("journal: write %s at offset %d: %w", segName(j.activeFirst()), start, err)
 	}
 	j.writeOff += int64(len(b.buf))
 	var syncNanos uint64
 	if sync {
 		t0 := time.Now()
 		if err := j.active.Datasync(); err != nil {
-			return fmt.Errorf("journal: fdatasync %s: %w", segName(j.activeFirst()), err), true
+			return true, fmt.Errorf("journal: fdatasync %s: %w", segName(j.activeFirst()), err)
 		}
 		j.lastSync = time.Now()
 		syncNanos = uint64(j.lastSync.Sub(t0))
@@ -106,9 +108,11 @@ func (j *Local) writeGroup(b *batch, closing bool) (err error, syncErr bool) {
 		// Resume cannot have run (we hold wmu), so this is impossible;
 		// refuse to acknowledge anyway.
 		j.mu.Unlock()
-		return j.failed, false
+		return false, j.failed
 	}
 	j.durable.Store(b.last)
+	close(b.done)
+	j.inflight = nil
 	if sync {
 		j.synced = b.last
 		j.st.Syncs++
@@ -127,7 +131,7 @@ func (j *Local) writeGroup(b *batch, closing bool) (err error, syncErr bool) {
 	j.durCond.Broadcast()
 	j.spaceCond.Broadcast()
 	j.mu.Unlock()
-	return nil, false
+	return false, nil
 }
 
 func (j *Local) activeFirst() uint64 {

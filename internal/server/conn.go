@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,12 +18,25 @@ import (
 )
 
 const (
-	readBufSize = 16 << 10 // initial and pooled read buffer
+	// idleBufSize is the read buffer every connection owns. A connection
+	// waiting for its next request holds only this; larger buffers are
+	// borrowed from pools for the length of a batch, so ten thousand idle
+	// clients cost ten thousand small arrays, not ten thousand 16 KiB
+	// buffers (memcached likewise returns read buffers of idle connections).
+	idleBufSize = 2 << 10
+	readBufSize = 16 << 10 // pooled read buffer, for requests and pipelines beyond idleBufSize
+	outBufSize  = 16 << 10 // pooled reply buffer
 	// outFlushAt bounds the reply buffer of one batch: a pipeline of large
 	// gets is written in pieces rather than held whole.
 	outFlushAt = 1 << 20
-	// outKeepCap is the largest reply buffer kept between batches.
-	outKeepCap = 256 << 10
+	// outPoolMax is the largest reply buffer returned to the pool.
+	outPoolMax = outFlushAt + 64<<10
+)
+
+// Pools hold *[]byte so that Put does not allocate.
+var (
+	readPool = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+	outPool  = sync.Pool{New: func() any { b := make([]byte, 0, outBufSize); return &b }}
 )
 
 // Connection states, named as memcached's `stats conns` prints them.
@@ -44,35 +58,41 @@ type conn struct {
 	local   string // "tcp:127.0.0.1:11211"
 	remote  string
 	sess    session
-	buf     []byte
 	state   atomic.Int32
 	lastCmd atomic.Int64 // unix seconds of the last batch
+
+	buf  []byte  // current read buffer: idle[:], a pooled buffer, or a large one
+	bufp *[]byte // the pooled buffer buf came from, if it did
+	outp *[]byte // the pooled buffer sess.out came from, if it did
+	idle [idleBufSize]byte
 }
 
-func (srv *Server) newConn(nc net.Conn, local net.Addr) *conn {
+// newConnLocked prepares a connection; srv.mu is held.
+func (srv *Server) newConnLocked(nc net.Conn, local net.Addr) *conn {
 	c, _ := srv.pool.Get().(*conn)
 	if c == nil {
-		c = &conn{buf: make([]byte, readBufSize)}
+		c = new(conn)
 	}
 	c.srv, c.nc = srv, nc
 	c.id = srv.nextID.Add(1)
 	c.local = addrString(local)
 	c.remote = addrString(nc.RemoteAddr())
+	scratch := c.sess.scratch[:0]
+	if cap(scratch) > 64<<10 {
+		scratch = nil
+	}
 	// A fresh session: executors may have added fields, none may leak from
-	// the previous client. The buffers' memory is kept.
+	// the previous client.
 	c.sess = session{
 		srv:     srv,
 		cache:   srv.cache,
 		stats:   srv.reg.NewWorker(),
-		out:     c.sess.out[:0],
-		scratch: c.sess.scratch[:0],
+		scratch: scratch,
 	}
+	c.buf = c.idle[:]
 	c.state.Store(stateWaiting)
 	c.lastCmd.Store(time.Now().Unix())
-	srv.mu.Lock()
 	srv.conns[c] = struct{}{}
-	srv.mu.Unlock()
-	srv.logf(2, "<%d new client connection from %s", c.id, c.remote)
 	return c
 }
 
@@ -91,7 +111,7 @@ func addrString(a net.Addr) string {
 // deadline is never overwritten by a later idle deadline.
 func (c *conn) wake() { _ = c.nc.SetReadDeadline(time.Unix(1, 0)) }
 
-// finish closes the connection and returns its memory to the pool.
+// finish closes the connection and returns its memory to the pools.
 func (c *conn) finish() {
 	srv := c.srv
 	_ = c.nc.Close()
@@ -101,16 +121,46 @@ func (c *conn) finish() {
 	srv.reg.Retire(c.sess.stats)
 	srv.currConns.Add(-1)
 	srv.logf(2, "<%d connection closed", c.id)
-	if cap(c.sess.out) > outKeepCap {
-		c.sess.out = nil
-	}
-	if len(c.buf) != readBufSize {
-		c.buf = make([]byte, readBufSize)
-	}
+	c.setBuf(c.idle[:], nil)
+	c.releaseOut()
 	c.sess.stats = nil
 	c.nc = nil
 	srv.pool.Put(c)
 	srv.connWG.Done()
+}
+
+// setBuf makes b (from pool entry p, or nil) the read buffer, returning the
+// previous pooled buffer.
+func (c *conn) setBuf(b []byte, p *[]byte) {
+	if c.bufp != nil {
+		readPool.Put(c.bufp)
+	}
+	c.buf, c.bufp = b, p
+}
+
+// bigBuf switches to a pooled buffer unless one is in use already.
+func (c *conn) bigBuf() {
+	if len(c.buf) < readBufSize {
+		p := readPool.Get().(*[]byte)
+		c.setBuf(*p, p)
+	}
+}
+
+// takeOut gives the session a pooled reply buffer for a batch.
+func (c *conn) takeOut() {
+	if c.sess.out == nil {
+		c.outp = outPool.Get().(*[]byte)
+		c.sess.out = (*c.outp)[:0]
+	}
+}
+
+// releaseOut returns the reply buffer once the batch is written.
+func (c *conn) releaseOut() {
+	if c.outp != nil && cap(c.sess.out) <= outPoolMax {
+		*c.outp = c.sess.out[:0]
+		outPool.Put(c.outp)
+	}
+	c.sess.out, c.outp = nil, nil
 }
 
 // serve is the connection's loop. buf[r:w] holds bytes read but not yet
@@ -120,15 +170,15 @@ func (c *conn) serve() {
 	srv, s := c.srv, &c.sess
 	maxBuf := max(srv.cfg.MaxItemSize+2048, readBufSize)
 	idle := srv.cfg.IdleTimeout
-	buf := c.buf
 	r, w, swallow := 0, 0, 0
 	var fams famCounts
 	for {
-		if !c.armRead(idle) {
-			return
-		}
+		c.armRead(idle)
 		c.state.Store(stateWaiting)
-		n, err := c.nc.Read(buf[w:])
+		n, err := c.nc.Read(c.buf[w:])
+		// A read that filled the buffer suggests more is queued (a pipeline
+		// or a large value): read the next piece into a pooled buffer.
+		filled := w+n == len(c.buf)
 		if n > 0 {
 			s.stats.Add(stats.BytesRead, uint64(n))
 			w += n
@@ -145,6 +195,7 @@ func (c *conn) serve() {
 		s.now = start.Unix()
 		c.lastCmd.Store(s.now)
 		c.state.Store(stateParse)
+		c.takeOut()
 
 		if swallow > 0 {
 			k := min(swallow, w-r)
@@ -156,14 +207,15 @@ func (c *conn) serve() {
 		}
 		need := 0
 		for swallow == 0 && r < w {
-			fam := classify(buf[r:w])
-			st := srv.exec(s, buf[r:w])
+			buf := c.buf[r:w]
+			fam := classify(buf)
+			st := srv.exec(s, buf)
 			if st.n == 0 {
 				need = st.need
 				break
 			}
-			if st.n > w-r {
-				srv.logf(0, "<%d executor consumed %d of %d bytes; closing", c.id, st.n, w-r)
+			if st.n > len(buf) {
+				srv.logf(0, "<%d executor consumed %d of %d bytes; closing", c.id, st.n, len(buf))
 				return
 			}
 			r += st.n
@@ -185,24 +237,27 @@ func (c *conn) serve() {
 		if !c.flush() {
 			return
 		}
+		c.releaseOut()
 		fams.observe(srv.metrics, start)
 
 		// Make room for what the next read must bring.
 		switch {
 		case r == w:
 			r, w = 0, 0
-			if len(buf) > readBufSize {
-				buf = make([]byte, readBufSize) // a big request passed; shed its buffer
+			if swallow > 0 || filled {
+				c.bigBuf()
+			} else {
+				c.setBuf(c.idle[:], nil)
 			}
 		case need > maxBuf:
 			// The executor should have answered and swallowed; never buffer it.
 			srv.logf(0, "<%d request needs %d bytes, over the %d limit; closing", c.id, need, maxBuf)
 			return
-		case need > len(buf)-r || w == len(buf):
-			size := len(buf)
+		case need > len(c.buf)-r || w == len(c.buf):
+			size := len(c.buf)
 			if need > size {
 				size = min(max(need, 2*size), maxBuf)
-			} else if r == 0 && w == len(buf) {
+			} else if r == 0 && w == len(c.buf) {
 				if size >= maxBuf {
 					// An unterminated line as long as the largest item:
 					// memcached closes such a client too.
@@ -211,45 +266,52 @@ func (c *conn) serve() {
 				}
 				size = min(2*size, maxBuf)
 			}
-			if size != len(buf) {
-				nb := make([]byte, size)
-				w = copy(nb, buf[r:w])
-				buf = nb
+			if size == len(c.buf) {
+				w = copy(c.buf, c.buf[r:w])
 			} else {
-				w = copy(buf, buf[r:w])
+				var nb []byte
+				var np *[]byte
+				if size <= readBufSize {
+					np = readPool.Get().(*[]byte)
+					nb = *np
+				} else {
+					nb = make([]byte, size)
+				}
+				w = copy(nb, c.buf[r:w])
+				c.setBuf(nb, np)
 			}
 			r = 0
 		}
-		c.buf = buf
 	}
 }
 
-// armRead sets the idle deadline for the next read and reports whether the
-// connection should keep going.
-func (c *conn) armRead(idle time.Duration) bool {
+// armRead sets the idle deadline for the next read. Checking closing after
+// setting it means a shutdown's wake is never overwritten: either shutdown
+// woke us after this deadline was set, or we see closing and wake ourselves.
+func (c *conn) armRead(idle time.Duration) {
 	if idle > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(idle))
 	}
 	if c.srv.closing.Load() {
 		c.wake()
 	}
-	return true
 }
 
-// flush writes the batch's replies with one write and resets the buffer.
+// flush writes the replies gathered so far with one write.
 func (c *conn) flush() bool {
 	s := &c.sess
 	if len(s.out) == 0 {
 		return true
 	}
 	c.state.Store(stateWrite)
+	if d := c.srv.cfg.IdleTimeout; d > 0 {
+		// A client that stops reading its replies is as idle as one that
+		// stops sending.
+		_ = c.nc.SetWriteDeadline(time.Now().Add(d))
+	}
 	n, err := c.nc.Write(s.out)
 	s.stats.Add(stats.BytesWritten, uint64(n))
-	if cap(s.out) > outKeepCap {
-		s.out = make([]byte, 0, readBufSize)
-	} else {
-		s.out = s.out[:0]
-	}
+	s.out = s.out[:0]
 	if err != nil {
 		if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrDeadlineExceeded) {
 			c.srv.logf(1, "<%d write: %v", c.id, err)

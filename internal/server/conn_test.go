@@ -111,7 +111,7 @@ func TestMaxConnections(t *testing.T) {
 
 func TestIdleTimeoutClosesQuietConnections(t *testing.T) {
 	cfg := testConfig()
-	cfg.IdleTimeout = 50 * time.Millisecond
+	cfg.IdleTimeout = 300 * time.Millisecond
 	srv, _ := startServer(t, cfg)
 	c := dialTCP(t, srv)
 	c.send("echo hi\r\n")
@@ -222,5 +222,48 @@ func TestBytesCounted(t *testing.T) {
 	}
 	if st["cmd_get"] != "1" {
 		t.Errorf("cmd_get = %s", st["cmd_get"])
+	}
+}
+
+func TestLongPipelineAcrossBuffers(t *testing.T) {
+	srv, _ := startServer(t, testConfig())
+	c := dialTCP(t, srv)
+	var b strings.Builder
+	const n = 5000
+	for i := range n {
+		b.WriteString("echo " + strconv.Itoa(i) + "\r\n")
+	}
+	go func() { _, _ = c.nc.Write([]byte(b.String())) }()
+	for i := range n {
+		c.expect(strconv.Itoa(i) + "\r\n")
+	}
+}
+
+// Between requests a connection keeps only its small idle buffer; the
+// pooled read and reply buffers go back to their pools.
+func TestIdleConnectionHoldsOnlySmallBuffer(t *testing.T) {
+	srv, _ := startServer(t, testConfig())
+	c := dialTCP(t, srv)
+	val := strings.Repeat("v", 100<<10)
+	c.send("put " + strconv.Itoa(len(val)) + "\r\n" + val + "\r\necho " + val + "\r\n")
+	c.expect("STORED\r\n")
+	c.expect(val + "\r\n")
+	// A small last request: the read that brought it did not fill a buffer.
+	c.send("echo small\r\n")
+	c.expect("small\r\n")
+	var sc *conn
+	srv.mu.Lock()
+	for k := range srv.conns {
+		sc = k
+	}
+	srv.mu.Unlock()
+	// The state store before the next read orders the buffer release before
+	// this goroutine's reads below.
+	waitFor(t, "the connection to wait for its next request", func() bool { return sc.state.Load() == stateWaiting })
+	if len(sc.buf) != idleBufSize || sc.bufp != nil {
+		t.Errorf("idle connection holds a %d byte read buffer", len(sc.buf))
+	}
+	if sc.sess.out != nil || sc.outp != nil {
+		t.Errorf("idle connection holds a %d byte reply buffer", cap(sc.sess.out))
 	}
 }

@@ -156,6 +156,14 @@ func startMemcached(t *testing.T, args ...string) string {
 	}
 	for range 20 {
 		port := 20000 + rand.IntN(20000)
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		// Another engineer's server may hold the port; connecting to it
+		// would compare against the wrong process.
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
 		a := append([]string{"-l", "127.0.0.1", "-U", "0", "-p", strconv.Itoa(port)}, args...)
 		if os.Geteuid() == 0 {
 			a = append(a, "-u", "nobody")
@@ -164,31 +172,38 @@ func startMemcached(t *testing.T, args ...string) string {
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start memcached: %v", err)
 		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		for range 50 {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-				return addr
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		for range 100 {
+			select {
+			case <-exited:
+			default:
+				if c, err := net.Dial("tcp", addr); err == nil {
+					c.Close()
+					t.Cleanup(func() { cmd.Process.Kill(); <-exited })
+					return addr
+				}
+				time.Sleep(20 * time.Millisecond)
+				continue
 			}
-			time.Sleep(20 * time.Millisecond)
+			break
 		}
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 	}
 	t.Fatal("memcached did not start")
 	return ""
 }
 
-// exchange writes in and reads until the sentinel's reply, EOF, or a quiet
-// second (memcached may be swallowing the sentinel).
+// exchange writes in and reads until the sentinel's reply, EOF, or five
+// quiet seconds (memcached may be swallowing the sentinel).
 func exchange(t *testing.T, c net.Conn, in []byte) (out []byte, closed bool) {
 	if _, err := c.Write(in); err != nil {
 		return nil, true
 	}
 	buf := make([]byte, 1<<16)
 	for !bytes.HasSuffix(out, sentinelReply) {
-		c.SetReadDeadline(time.Now().Add(time.Second))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		n, err := c.Read(buf)
 		out = append(out, buf[:n]...)
 		if err != nil {
@@ -365,10 +380,11 @@ func TestBinaryAllocs(t *testing.T) {
 	}
 	f("get", get, bump)
 	f("gat", binPkt(protocol.BinGAT, key, make([]byte, 4), nil, 0), bump)
-	incr := binPkt(protocol.BinIncrementQ, []byte("n"), make([]byte, 20), nil, 0)
+	nkey := []byte("n")
+	incr := binPkt(protocol.BinIncrementQ, nkey, make([]byte, 20), nil, 0)
 	run(incr)
 	f("incr", incr, func() {
-		h.s.cache.Do([]byte("n"), h.s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+		h.s.cache.Do(nkey, h.s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 			return cache.Item{Key: it.Key, Value: value[:1]}, cache.OpPut
 		})
 	})

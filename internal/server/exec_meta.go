@@ -195,11 +195,11 @@ func (s *session) metaGet(r *protocol.MetaRequest) {
 		}
 		return it, op
 	})
+	if created && err != nil {
+		// memcached answers a placeholder it cannot allocate as a miss.
+		created, found, ttlSet = false, false, false
+	}
 	if created {
-		if err != nil {
-			s.metaStoreError(err)
-			return
-		}
 		view.CAS = cas
 		view.WinSent = false // the reply computes W itself
 		s.out, _, _, _ = appendGetReply(s.out, r, view, key, now, true)

@@ -8,8 +8,11 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"petrel/internal/stats"
@@ -208,4 +211,76 @@ func FuzzExecMeta(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMetaCASFlows covers what scripts cannot: requests that quote the CAS
+// the server just handed out.
+func TestMetaCASFlows(t *testing.T) {
+	srv := newTextServer(t, nil)
+	s := newTextSession(srv, textTestNow)
+	casOf := func(key string) uint64 {
+		t.Helper()
+		got := metaRun(t, s, "mg "+key+" c\r\n")
+		fields := strings.Fields(got) // "HD c<cas>" and maybe Z/X/W
+		if len(fields) < 2 || fields[0] != "HD" || fields[1][0] != 'c' {
+			t.Fatalf("mg %s c: %q", key, got)
+		}
+		cas, err := strconv.ParseUint(fields[1][1:], 10, 64)
+		if err != nil {
+			t.Fatalf("mg %s c: %q: %v", key, got, err)
+		}
+		return cas
+	}
+	f := func(req, want string) {
+		t.Helper()
+		if got := metaRun(t, s, req); got != want {
+			t.Errorf("%q: got %q, want %q", req, got, want)
+		}
+	}
+	q := func(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+	f("ms k 2\r\nv1\r\n", "HD\r\n")
+	c1 := casOf("k")
+	f(q("ms k 2 C%d\r\nv2\r\n", c1), "HD\r\n")
+	c2 := casOf("k")
+	if c2 == c1 {
+		t.Fatalf("CAS did not change on store: %d", c2)
+	}
+	f(q("ms k 2 C%d\r\nv3\r\n", c1), "EX\r\n")
+	f(q("ms k 2 C%d MA\r\n+a\r\n", c2), "HD\r\n")
+	f("mg k v\r\n", "VA 4\r\nv2+a\r\n")
+	// An older CAS with I stores the value but marks it stale.
+	f(q("ms k 2 I C%d\r\nv4\r\n", c1), "HD\r\n")
+	f("mg k v\r\n", "VA 2 X W\r\nv4\r\n")
+	// md C: only the current CAS deletes; md I hands out a new one.
+	c3 := casOf("k")
+	f(q("md k C%d\r\n", c1), "EX\r\n")
+	f(q("md k I C%d\r\n", c3), "HD\r\n")
+	if c4 := casOf("k"); c4 == c3 {
+		t.Errorf("md I kept CAS %d", c4)
+	}
+	f(q("md k C%d\r\n", casOf("k")), "HD\r\n")
+	// ma C: the counter's CAS, and c returns the new one.
+	f("ma n N0 J10\r\n", "HD\r\n")
+	cn := casOf("n")
+	f(q("ma n C%d v\r\n", cn+100), "EX\r\n")
+	got := metaRun(t, s, q("ma n C%d v c\r\n", cn))
+	next, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimSuffix(got, "\r\n11\r\n"), "VA 2 c"), 10, 64)
+	if err != nil || next == cn || next != casOf("n") {
+		t.Errorf("ma C: got %q (new CAS %d, old %d)", got, next, cn)
+	}
+}
+
+// TestMetaRecovery checks that a refused too-large value leaves the session
+// usable for the next request.
+func TestMetaRecovery(t *testing.T) {
+	srv := newTextServer(t, nil)
+	s := newTextSession(srv, textTestNow)
+	st := s.execMeta([]byte("ms big 2000000 T0\r\n"))
+	if st.n != 19 || st.swallow != 2000002 || !strings.HasPrefix(string(s.out), "SERVER_ERROR object too large") {
+		t.Errorf("too large: step %+v, out %q", st, s.out)
+	}
+	if got := metaRun(t, s, "mn\r\n"); got != "MN\r\n" {
+		t.Errorf("after too large: %q", got)
+	}
 }

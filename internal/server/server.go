@@ -337,7 +337,10 @@ func (srv *Server) maintainLoop() {
 }
 
 // acceptLoop admits connections up to -c. Beyond it, as memcached with
-// maxconns_fast (its default), the client gets one error line and is closed.
+// maxconns_fast (its default), the client gets one error line and is closed
+// — after a short grace: a client that has just hung up still holds its
+// slot until its goroutine reads the EOF, and a pool that closes a
+// connection and opens another at once should not be refused for that.
 func (srv *Server) acceptLoop(ln net.Listener) {
 	defer srv.bgWG.Done()
 	for {
@@ -351,26 +354,70 @@ func (srv *Server) acceptLoop(ln net.Listener) {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
-		if n := srv.currConns.Add(1); n > int64(srv.cfg.MaxConns) {
-			srv.currConns.Add(-1)
-			srv.rejected.Add(1)
-			_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = nc.Write([]byte("ERROR Too many open connections\r\n"))
-			_ = nc.Close()
+		if srv.acquireSlot() {
+			srv.admit(nc, ln.Addr())
 			continue
-		} else {
+		}
+		srv.bgWG.Add(1) // safe: this loop is itself counted
+		go srv.admitLate(nc, ln.Addr())
+	}
+}
+
+// connLimitGrace is how long a connection over the limit waits for a slot.
+const connLimitGrace = 100 * time.Millisecond
+
+// acquireSlot takes one of the -c connection slots if one is free.
+func (srv *Server) acquireSlot() bool {
+	for {
+		n := srv.currConns.Load()
+		if n >= int64(srv.cfg.MaxConns) {
+			return false
+		}
+		if srv.currConns.CompareAndSwap(n, n+1) {
 			for {
 				hw := srv.connStructs.Load()
-				if n <= hw || srv.connStructs.CompareAndSwap(hw, n) {
-					break
+				if n+1 <= hw || srv.connStructs.CompareAndSwap(hw, n+1) {
+					return true
 				}
 			}
 		}
-		srv.totalConns.Add(1)
-		c := srv.newConn(nc, ln.Addr())
-		srv.connWG.Add(1)
-		go c.serve()
 	}
+}
+
+// admitLate waits out the grace for a slot, then serves or refuses nc.
+func (srv *Server) admitLate(nc net.Conn, local net.Addr) {
+	defer srv.bgWG.Done()
+	for deadline := time.Now().Add(connLimitGrace); time.Now().Before(deadline) && !srv.closing.Load(); {
+		time.Sleep(time.Millisecond)
+		if srv.acquireSlot() {
+			srv.admit(nc, local)
+			return
+		}
+	}
+	srv.rejected.Add(1)
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = nc.Write([]byte("ERROR Too many open connections\r\n"))
+	_ = nc.Close()
+}
+
+// admit registers and starts a connection that holds a slot. Registration
+// is under mu with a closing check, so a connection accepted as shutdown
+// begins is either woken by it or never started, and connWG is never added
+// to while shutdown waits on it.
+func (srv *Server) admit(nc net.Conn, local net.Addr) {
+	srv.mu.Lock()
+	if srv.closing.Load() {
+		srv.mu.Unlock()
+		srv.currConns.Add(-1)
+		_ = nc.Close()
+		return
+	}
+	c := srv.newConnLocked(nc, local)
+	srv.connWG.Add(1)
+	srv.mu.Unlock()
+	srv.totalConns.Add(1)
+	srv.logf(2, "<%d new client connection from %s", c.id, c.remote)
+	go c.serve()
 }
 
 // Shutdown stops the server gracefully (see Serve). It is safe to call more

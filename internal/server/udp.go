@@ -146,7 +146,7 @@ func (u *udpWorker) run(id uint16, body []byte, to netip.AddrPort, scratch []byt
 				srv.logf(1, "udp reply to %v: %v", to, err)
 			}
 		}
-		if cap(s.out) > outKeepCap {
+		if cap(s.out) > outPoolMax {
 			s.out = nil
 		}
 		if st.close {
