@@ -20,6 +20,12 @@ func main() {
 		err = serveMain(args)
 	case "bench":
 		err = benchMain(args)
+	case "storer":
+		err = storerMain(args)
+	case "snapshot":
+		err = snapshotMain(args)
+	case "analyze":
+		err = analyzeMain(args)
 	case "version":
 		fmt.Println(version)
 	case "help":
@@ -41,6 +47,9 @@ func usage() {
 commands:
   serve     serve the memcached protocols (the default; see petrel serve -h)
   bench     load generator for memcached servers (see petrel bench -h)
+  storer    apply a data directory's journal to its storage, as a separate process
+  snapshot  create, verify or restore a verified snapshot of a data directory
+  analyze   turn command logs into workload reports and miss-ratio curves
   version   print the version
 `)
 }

@@ -1,0 +1,45 @@
+package storage
+
+// This file is the contract between the storer and its backends (pebble,
+// postgres, dynamodb), and between the server and the backends for
+// read-through and warm-up. Backends live in their own files.
+
+import (
+	"context"
+
+	"petrel/internal/journal"
+)
+
+// Item is what a backend holds for a key. Version is the journal sequence
+// of the write that produced it; it only ever goes up.
+type Item struct {
+	Key     []byte
+	Value   []byte
+	Flags   uint32
+	Exptime int64 // absolute unix seconds, 0 = never
+	Version uint64
+}
+
+// Backend is a storage backend.
+//
+// Apply must be idempotent and monotonic per key: a record whose Seq is not
+// above the version stored for its key changes nothing, so replaying a batch
+// twice, or a stale write racing a newer one, can never take a key back in
+// time. A Delete leaves a tombstone carrying its version (removed later), so
+// an older Set replayed after it stays deleted. A FlushAll record with At <=
+// its own apply time removes (or hides) every item whose Version < Seq; a
+// delayed one hides items with Version < Seq once the clock reaches At.
+type Backend interface {
+	// Apply writes recs (in sequence order) and records the highest Seq as
+	// the applied sequence, atomically where the backend allows.
+	Apply(ctx context.Context, recs []journal.Record) error
+	// AppliedSeq is the highest sequence durably applied (0 for none).
+	AppliedSeq(ctx context.Context) (uint64, error)
+	// Get reads one live item (read-through). now is unix seconds.
+	Get(ctx context.Context, key []byte, now int64) (Item, bool, error)
+	// Scan calls fn for every live item (warm-up). fn must copy what it
+	// keeps. Order: newest first where the backend can do that cheaply;
+	// each backend documents its order.
+	Scan(ctx context.Context, now int64, fn func(Item) error) error
+	Close() error
+}
