@@ -24,9 +24,6 @@ const (
 	MetaDebug          // me
 )
 
-// MetaMaxKeyLen is memcached's KEY_MAX_LENGTH.
-const MetaMaxKeyLen = 250
-
 // MetaMaxOpaque is the longest O token memcached accepts, including the O.
 const MetaMaxOpaque = 32
 
@@ -216,7 +213,7 @@ func (r *MetaRequest) parse(line []byte) {
 		r.Err = MetaErrNoKey
 		return
 	}
-	if len(r.Key) > MetaMaxKeyLen {
+	if len(r.Key) > MaxKeyLen {
 		r.Err = MetaErrFormat
 		return
 	}
@@ -241,7 +238,7 @@ func (r *MetaRequest) parse(line []byte) {
 			r.Err = MetaErrTooMany
 			return
 		}
-		v, ok := metaStrtol(toks[0])
+		v, ok := parseInt32(toks[0])
 		if !ok || v < 0 || v > 1<<31-1-2 {
 			r.Err = MetaErrFormat
 			return
@@ -270,14 +267,14 @@ func (r *MetaRequest) parse(line []byte) {
 
 // parseDebug handles `me <key> [b]`: memcached checks little here.
 func (r *MetaRequest) parseDebug(rest []byte) {
-	if len(r.Key) == 0 || len(r.Key) > MetaMaxKeyLen {
+	if len(r.Key) == 0 || len(r.Key) > MaxKeyLen {
 		r.Err = MetaErrFormat
 		return
 	}
 	t, _ := nextToken(rest)
 	if len(t) == 1 && t[0] == 'b' {
 		r.Flags.set('b')
-		var tmp [MetaMaxKeyLen]byte
+		var tmp [MaxKeyLen]byte
 		if Base64Decode(tmp[:], r.Key) == 0 {
 			r.Err = MetaErrFormat
 		}
@@ -304,12 +301,12 @@ func (r *MetaRequest) preparse() MetaErr {
 		arg := t[1:]
 		switch c {
 		case 'b':
-			var tmp [MetaMaxKeyLen]byte
+			var tmp [MaxKeyLen]byte
 			if Base64Decode(tmp[:], r.Key) == 0 {
 				bad = MetaErrKeyDecode
 			}
 		case 'N', 'T', 'R':
-			v, ok := metaStrtol(arg)
+			v, ok := parseInt32(arg)
 			if !ok {
 				bad = MetaErrBadToken
 				break
@@ -323,7 +320,7 @@ func (r *MetaRequest) preparse() MetaErr {
 				r.Recache = v
 			}
 		case 'F':
-			v, ok := metaStrtoull(arg)
+			v, ok := parseUint64(arg)
 			if !ok {
 				if bad == MetaOK {
 					bad = MetaErrFormat
@@ -332,7 +329,7 @@ func (r *MetaRequest) preparse() MetaErr {
 			}
 			r.ClientFlags = uint32(v) // strtoul into a uint32: truncated
 		case 'C':
-			v, ok := metaStrtoull(arg)
+			v, ok := parseUint64(arg)
 			if !ok {
 				bad = MetaErrBadToken
 				break
@@ -345,14 +342,14 @@ func (r *MetaRequest) preparse() MetaErr {
 			}
 			r.Mode = arg[0]
 		case 'J':
-			v, ok := metaStrtoull(arg)
+			v, ok := parseUint64(arg)
 			if !ok {
 				bad = MetaErrInitial
 				break
 			}
 			r.Initial = v
 		case 'D':
-			v, ok := metaStrtoull(arg)
+			v, ok := parseUint64(arg)
 			if !ok {
 				bad = MetaErrDelta
 				break

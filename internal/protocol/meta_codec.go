@@ -3,71 +3,8 @@ package protocol
 // Base64 for meta keys (the b flag) with memcached's exact acceptance rules:
 // its decoder (Jouni Malinen's) skips characters outside the alphabet and
 // stops at the first padded block. Clients only ever send well-formed keys,
-// but the server must answer malformed ones as memcached does. (Numbers use
-// metaStrtol/metaStrtoull, memcached's safe_strtol/safe_strtoull: C strtol
-// rules, leading white space, a sign, digits, then white space or the end.)
-
-func metaSpace(c byte) bool { return c == ' ' || (c >= '\t' && c <= '\r') }
-
-// metaNumber scans a C integer: white space, an optional sign, decimal
-// digits, then the end or white space. over reports overflow of uint64.
-func metaNumber(s []byte) (neg bool, mag uint64, over, ok bool) {
-	i := 0
-	for i < len(s) && metaSpace(s[i]) {
-		i++
-	}
-	if i < len(s) && (s[i] == '+' || s[i] == '-') {
-		neg = s[i] == '-'
-		i++
-	}
-	start := i
-	for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-		d := uint64(s[i] - '0')
-		if mag > (^uint64(0)-d)/10 {
-			over = true
-		}
-		mag = mag*10 + d
-	}
-	if i == start || (i < len(s) && !metaSpace(s[i])) {
-		return false, 0, false, false
-	}
-	return neg, mag, over, true
-}
-
-// metaStrtol is safe_strtol: strtol's range is a 64-bit long, and the result
-// is stored into an int32 without a range check (2^32+2 reads as 2).
-func metaStrtol(s []byte) (int32, bool) {
-	neg, mag, over, ok := metaNumber(s)
-	if !ok || over || (!neg && mag > 1<<63-1) || (neg && mag > 1<<63) {
-		return 0, false
-	}
-	v := int64(mag)
-	if neg {
-		v = -v
-	}
-	return int32(v), true
-}
-
-// metaStrtoull is safe_strtoull (and safe_strtoul on 64-bit): strtoull
-// negates a '-' number, which memcached refuses only when the result then
-// looks negative as a signed value.
-func metaStrtoull(s []byte) (uint64, bool) {
-	neg, mag, over, ok := metaNumber(s)
-	if !ok || over {
-		return 0, false
-	}
-	if neg {
-		mag = -mag
-		if int64(mag) < 0 {
-			return 0, false
-		}
-	}
-	return mag, true
-}
-
-// MetaCounter reads an item's value the way ma does: safe_strtoull on the
-// data (which memcached follows with "\r\n", so trailing spaces are fine).
-func MetaCounter(value []byte) (uint64, bool) { return metaStrtoull(value) }
+// but the server must answer malformed ones as memcached does. (Numbers are
+// in number.go.)
 
 const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 

@@ -89,9 +89,9 @@ func TestParseMetaFlags(t *testing.T) {
 func TestMetaNumbers(t *testing.T) {
 	f := func(in string, want uint64, ok bool) {
 		t.Helper()
-		v, good := metaStrtoull([]byte(in))
+		v, good := parseUint64([]byte(in))
 		if v != want || good != ok {
-			t.Errorf("metaStrtoull(%q) = %d, %v; want %d, %v", in, v, good, want, ok)
+			t.Errorf("parseUint64(%q) = %d, %v; want %d, %v", in, v, good, want, ok)
 		}
 	}
 	f("0", 0, true)
@@ -108,9 +108,9 @@ func TestMetaNumbers(t *testing.T) {
 	f("-18446744073709551615", 1, true) // strtoull negates, and 1 looks positive
 	g := func(in string, want int32, ok bool) {
 		t.Helper()
-		v, good := metaStrtol([]byte(in))
+		v, good := parseInt32([]byte(in))
 		if v != want || good != ok {
-			t.Errorf("metaStrtol(%q) = %d, %v; want %d, %v", in, v, good, want, ok)
+			t.Errorf("parseInt32(%q) = %d, %v; want %d, %v", in, v, good, want, ok)
 		}
 	}
 	g("-1", -1, true)
@@ -224,7 +224,7 @@ func FuzzParseMeta(f *testing.F) {
 		if r.Cmd == MetaSet && r.DataLen < 0 {
 			t.Fatalf("ms without a data length: %q", in)
 		}
-		if r.Cmd != MetaNoop && (len(r.Key) == 0 || len(r.Key) > MetaMaxKeyLen) {
+		if r.Cmd != MetaNoop && (len(r.Key) == 0 || len(r.Key) > MaxKeyLen) {
 			t.Fatalf("bad key %q accepted", r.Key)
 		}
 		if r.NumFlags() > MetaMaxFlags {
@@ -235,7 +235,7 @@ func FuzzParseMeta(f *testing.F) {
 				t.Fatalf("flag %q not in the set", fl)
 			}
 		}
-		key := r.DecodeKey(make([]byte, 0, MetaMaxKeyLen))
+		key := r.DecodeKey(make([]byte, 0, MaxKeyLen))
 		if r.Has('b') && len(key) == 0 {
 			t.Fatalf("b key %q decoded to nothing", r.Key)
 		}

@@ -69,7 +69,6 @@ func (e TextError) Reply() string {
 
 // Limits of the text protocol, as in memcached.
 const (
-	TextMaxKeyLen = 250 // KEY_MAX_LENGTH
 	// MaxLineLen is how much input without a \n memcached tolerates before it
 	// closes the connection, unless the line is a get or gets (multigets are
 	// unbounded).
@@ -272,7 +271,7 @@ func (r *TextRequest) setNoReply(nt int) {
 // singleKey stores the key token and checks its length.
 func (r *TextRequest) singleKey() bool {
 	r.Keys = append(r.Keys, r.tok[1])
-	if len(r.tok[1]) > TextMaxKeyLen {
+	if len(r.tok[1]) > MaxKeyLen {
 		r.Err = TextErrFormat
 		return false
 	}
@@ -287,7 +286,7 @@ func (r *TextRequest) parseRetrieval(cmd TextCmd, nt int, rest []byte) {
 	r.Cmd = cmd
 	first := 1
 	if cmd == TextGat || cmd == TextGats {
-		e, ok := textInt32(r.tok[1])
+		e, ok := textInt(r.tok[1])
 		if !ok {
 			r.Err = TextErrExptime
 			return
@@ -318,7 +317,7 @@ func (r *TextRequest) parseRetrieval(cmd TextCmd, nt int, rest []byte) {
 }
 
 func (r *TextRequest) addKey(k []byte) bool {
-	if len(k) > TextMaxKeyLen {
+	if len(k) > MaxKeyLen {
 		r.Err = TextErrFormat
 		return false
 	}
@@ -340,12 +339,12 @@ func (r *TextRequest) parseStorage(cmd TextCmd, nt int) {
 	if !r.singleKey() {
 		return
 	}
-	flags, ok1 := textUint32(r.tok[2])
-	exptime, ok2 := textInt32(r.tok[3])
-	vlen, ok3 := textInt32(r.tok[4])
+	flags, ok1 := parseUint32(r.tok[2])
+	exptime, ok2 := textInt(r.tok[3])
+	vlen, ok3 := textInt(r.tok[4])
 	ok4 := true
 	if cmd == TextCas {
-		r.CAS, ok4 = textUint64(r.tok[5])
+		r.CAS, ok4 = parseUint64(r.tok[5])
 	}
 	if !ok1 || !ok2 || !ok3 || !ok4 || vlen < 0 || vlen > 1<<31-1-2 {
 		r.Err = TextErrFormat
@@ -364,7 +363,7 @@ func (r *TextRequest) parseArith(cmd TextCmd, nt int) {
 	if !r.singleKey() {
 		return
 	}
-	d, ok := textUint64(r.tok[2])
+	d, ok := parseUint64(r.tok[2])
 	if !ok {
 		r.Err = TextErrDelta
 		return
@@ -401,7 +400,7 @@ func (r *TextRequest) parseTouch(nt int) {
 	if !r.singleKey() {
 		return
 	}
-	e, ok := textInt32(r.tok[2])
+	e, ok := textInt(r.tok[2])
 	if !ok {
 		r.Err = TextErrExptime
 		return
@@ -423,7 +422,7 @@ func (r *TextRequest) parseFlushAll(nt int) {
 	if nt == noDelay {
 		return
 	}
-	e, ok := textInt32(r.tok[1])
+	e, ok := textInt(r.tok[1])
 	if !ok {
 		r.Err = TextErrExptime
 		return
@@ -438,10 +437,16 @@ func (r *TextRequest) parseVerbosity(nt int) {
 	}
 	r.Cmd = TextVerbosity
 	r.setNoReply(nt)
-	v, ok := textUint32(r.tok[1])
+	v, ok := parseUint32(r.tok[1])
 	if !ok {
 		r.Err = TextErrFormat
 		return
 	}
 	r.Level = v
+}
+
+// textInt is parseInt32 widened to the int64 fields of TextRequest.
+func textInt(tok []byte) (int64, bool) {
+	v, ok := parseInt32(tok)
+	return int64(v), ok
 }

@@ -143,8 +143,8 @@ func TestTextData(t *testing.T) {
 func TestTextNumbers(t *testing.T) {
 	u := func(in string, want uint64, ok bool) {
 		t.Helper()
-		if got, gotOK := textUint64([]byte(in)); got != want || gotOK != ok {
-			t.Errorf("textUint64(%q) = %d, %v; want %d, %v", in, got, gotOK, want, ok)
+		if got, gotOK := parseUint64([]byte(in)); got != want || gotOK != ok {
+			t.Errorf("parseUint64(%q) = %d, %v; want %d, %v", in, got, gotOK, want, ok)
 		}
 	}
 	u("0", 0, true)
@@ -162,8 +162,8 @@ func TestTextNumbers(t *testing.T) {
 	u("99 ", 99, true)
 	i := func(in string, want int64, ok bool) {
 		t.Helper()
-		if got, gotOK := textInt32([]byte(in)); got != want || gotOK != ok {
-			t.Errorf("textInt32(%q) = %d, %v; want %d, %v", in, got, gotOK, want, ok)
+		if got, gotOK := textInt([]byte(in)); got != want || gotOK != ok {
+			t.Errorf("textInt(%q) = %d, %v; want %d, %v", in, got, gotOK, want, ok)
 		}
 	}
 	i("-1", -1, true)
@@ -230,7 +230,7 @@ func FuzzParseText(f *testing.F) {
 			if len(k) > 0 && !bytes.Contains(in[:n], k) {
 				t.Fatalf("key %q not in line", k)
 			}
-			if r.Err == TextOK && r.Cmd != TextStats && r.Cmd != TextShutdown && len(k) > TextMaxKeyLen {
+			if r.Err == TextOK && r.Cmd != TextStats && r.Cmd != TextShutdown && len(k) > MaxKeyLen {
 				t.Fatalf("accepted key of %d bytes", len(k))
 			}
 		}
