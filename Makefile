@@ -1,9 +1,7 @@
-# Petrel's developer entry points. `make run` serves on 127.0.0.1:11211;
-# `make test` installs the test dependencies (Debian packages, staticcheck),
-# lints, and runs every test, the end-to-end ones included.
-#
-# TODO(durability): once `petrel serve` has --data-dir, `make run` should pass
-# --data-dir ./data so that a local server keeps its data across restarts.
+# Petrel's developer entry points. `make run` serves on 127.0.0.1:11211 and
+# keeps its data in ./data (the journal) across restarts; `make test` installs
+# the test dependencies (Debian packages, staticcheck), lints, and runs every
+# test, the end-to-end ones included.
 
 GO          ?= go
 GOBIN_DIR   := $(shell $(GO) env GOPATH)/bin
@@ -20,7 +18,7 @@ build:
 	$(GO) build -o bin/petrel ./cmd/petrel
 
 run: build
-	bin/petrel serve -l 127.0.0.1 -p 11211
+	bin/petrel serve -l 127.0.0.1 -p 11211 --data-dir ./data
 
 deps:
 	scripts/install-deps.sh

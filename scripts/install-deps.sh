@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # install-deps.sh installs what `make test` needs on a Debian machine: the
 # reference memcached and the real clients the end-to-end tests drive
-# (libmemcached-tools' memccapable, pymemcache with pytest), redis-server for
-# the benchmarks, and staticcheck for `make lint`.
+# (libmemcached-tools' memccapable, pymemcache with pytest), chromium for the
+# status page test, redis-server for the benchmarks, and staticcheck for
+# `make lint`.
 #
 # It is idempotent and quiet: when everything is present it prints nothing
 # and touches nothing. Run it as root, or as a user who may sudo.
 set -euo pipefail
 
-packages=(memcached libmemcached-tools python3-pymemcache python3-pytest redis-server)
+packages=(memcached libmemcached-tools python3-pymemcache python3-pytest redis-server chromium)
 # staticcheck 2026.2.2 (module v0.8.2) is the first release that reads Go 1.26 code.
 staticcheck_version=v0.8.2
 

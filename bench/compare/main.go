@@ -70,7 +70,8 @@ func main() {
 	flag.IntVar(&o.memoryItems, "memory-items", 5000000, "items to load in the memory benchmark")
 	flag.IntVar(&o.memoryMB2, "memory-bench-mb", 1024, "memory limit in MB for the memory benchmark")
 	flag.BoolVar(&o.durable, "durable", false, "run the durable matrix against Redis")
-	flag.StringVar(&o.petrelDurable, "petrel-durable", "",
+	flag.StringVar(&o.petrelDurable, "petrel-durable",
+		"sync=--data-dir {dir} --durability sync;async=--data-dir {dir} --durability async --journal-sync-interval 1s",
 		`Petrel's durable modes as "mode=serve args;…" ({dir} becomes a fresh directory), for the durable matrix`)
 	flag.StringVar(&o.profile, "profile", "get-set-10-1,twitter-zipf,value-10k", "comma list of workloads to profile Petrel on (CPU, block, mutex); empty for none")
 	flag.StringVar(&o.replot, "replot", "", "rewrite table.md and the plots of this results directory from its summary.json, and exit")

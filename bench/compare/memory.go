@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 )
 
@@ -33,13 +36,21 @@ type MemoryRow struct {
 func memoryBench(o *options) ([]MemoryRow, []string) {
 	var rows []MemoryRow
 	var fails []string
+	var admin string
 	for _, name := range []string{"memcached", "petrel"} {
 		var s *server
 		var err error
 		if name == "memcached" {
 			s, err = start(name, o.memcached, func(p int) []string { return memcachedArgs(o, p, o.memoryMB2) })
 		} else {
-			s, err = start(name, o.petrel, func(p int) []string { return petrelArgs(o, p, o.memoryMB2, o.petrelArgs) })
+			// The admin listener is on, for a heap profile once loaded.
+			var adminPort int
+			if adminPort, err = freePort(); err == nil {
+				admin = "127.0.0.1:" + strconv.Itoa(adminPort)
+				s, err = start(name, o.petrel, func(p int) []string {
+					return append(petrelArgs(o, p, o.memoryMB2, o.petrelArgs), "--admin="+admin)
+				})
+			}
 		}
 		if err != nil {
 			fails = append(fails, err.Error())
@@ -76,6 +87,9 @@ func memoryBench(o *options) ([]MemoryRow, []string) {
 			row.Overhead = (float64(row.RSSKB)*1024 - float64(row.Payload)) / float64(row.Stored)
 		}
 		logf("memory: %s stored %d of %d, rss %d MiB, %.0f B/item", name, row.Stored, row.Loaded, row.RSSKB>>10, row.BytesPerItem)
+		if name == "petrel" {
+			fails = append(fails, heapProfile(o, admin)...)
+		}
 		rows = append(rows, row)
 		s.stop()
 	}
@@ -84,4 +98,25 @@ func memoryBench(o *options) ([]MemoryRow, []string) {
 		rows[1].OverheadRatio = rows[1].Overhead / rows[0].Overhead
 	}
 	return rows, fails
+}
+
+// heapProfile saves Petrel's heap profile after the load, and the top of its
+// in-use space: where the memory outside the item segments goes.
+func heapProfile(o *options, admin string) []string {
+	dir := filepath.Join(o.out, "profiles")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return []string{err.Error()}
+	}
+	file := filepath.Join(dir, "memory-heap.pprof")
+	if err := fetch("http://"+admin+"/debug/pprof/heap", file); err != nil {
+		return []string{err.Error()}
+	}
+	top, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=25", o.petrel, file).CombinedOutput()
+	if err != nil {
+		return []string{fmt.Sprintf("pprof -top: %v", err)}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory-heap-top.txt"), top, 0o644); err != nil {
+		return []string{err.Error()}
+	}
+	return nil
 }

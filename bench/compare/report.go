@@ -46,8 +46,22 @@ func markdown(s *Summary) string {
 	}
 	if len(s.Durable) > 0 {
 		b.WriteString("| durable (set-only) | mode | ops/s | p99 µs | errors |\n|---|---|---:|---:|---:|\n")
+		var redis, petrel []DurableRow
 		for _, r := range s.Durable {
 			fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %d |\n", r.Server, r.Mode, r.OpsPerSec, r.P99us, r.Errors)
+			if r.Server == "redis" {
+				redis = append(redis, r)
+			} else {
+				petrel = append(petrel, r)
+			}
+		}
+		b.WriteString("\n")
+		// Modes pair in order: the strictest of each first.
+		for i := range min(len(redis), len(petrel)) {
+			r, p := redis[i], petrel[i]
+			if r.OpsPerSec > 0 && r.P99us > 0 {
+				fmt.Fprintf(&b, "- Petrel %s / Redis %s: throughput %.2fx, p99 %.2fx\n", p.Mode, r.Mode, p.OpsPerSec/r.OpsPerSec, p.P99us/r.P99us)
+			}
 		}
 		b.WriteString("\n")
 	}

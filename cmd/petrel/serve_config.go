@@ -159,6 +159,39 @@ func init() {
 			return err
 		}},
 		{"", "admin", "ADDR", "admin HTTP address for /metrics and /debug/pprof (default 127.0.0.1:11212; empty disables)", strOpt(func(c *server.Config) *string { return &c.AdminAddr })},
+		{"", "data-dir", "DIR", "keep data in DIR: the journal in DIR/journal, storage in DIR/pebble (default none: nothing is kept)", strOpt(func(c *server.Config) *string { return &c.Durable.DataDir })},
+		{"", "durability", "MODE", "sync (acknowledge after fdatasync; the default with --data-dir), async (after the write; fdatasync every --journal-sync-interval) or off (the default without --data-dir)", strOpt(func(c *server.Config) *string { return &c.Durable.Mode })},
+		{"", "journal-segment-size", "SIZE", "journal file size before a new one is started, with k or m suffix (default 64m)", func(c *server.Config, v string) error {
+			n, err := parseSize(v)
+			c.Durable.JournalSegmentSize = int64(n)
+			return err
+		}},
+		{"", "journal-max-delay", "DURATION", "wait up to this long for a journal group to fill before writing it (default 0: no added delay)", func(c *server.Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d < 0 {
+				return fmt.Errorf("want a duration such as 200us or 2ms, got %q", v)
+			}
+			c.Durable.JournalMaxDelay = d
+			return nil
+		}},
+		{"", "journal-sync-interval", "DURATION", "async durability: fdatasync the journal this often (default 1s)", func(c *server.Config, v string) error {
+			d, err := parseSeconds(v)
+			c.Durable.SyncInterval = d
+			return err
+		}},
+		{"", "repair", "", "start even over mid-journal corruption, cutting the journal there (loses what follows; see docs/durability.md)", boolOpt(func(c *server.Config) *bool { return &c.Durable.Repair })},
+		{"", "accept-during-warmup", "", "serve clients while the memory tier is still being loaded (reads may miss items not yet loaded)", boolOpt(func(c *server.Config) *bool { return &c.Durable.AcceptDuringWarmup })},
+		{"", "cmdlog", "DEST", "command log: a file, udp://host:port or tcp://host:port (default off; see docs/cmdlog.md)", strOpt(func(c *server.Config) *string { return &c.Cmdlog.Path })},
+		{"", "cmdlog-sample", "N", "log 1 request in N per connection (default 1: every request)", intOpt(func(c *server.Config) *int { return &c.Cmdlog.Sample })},
+		{"", "cmdlog-max-size", "SIZE", "rotate the command log file past SIZE bytes, k or m suffix (default 0: never)", func(c *server.Config, v string) error {
+			n, err := parseSize(v)
+			c.Cmdlog.MaxSize = int64(n)
+			return err
+		}},
+		{"", "cmdlog-keep", "N", "rotated command log files kept, DEST.1 .. DEST.N (default 4)", intOpt(func(c *server.Config) *int { return &c.Cmdlog.Keep })},
+		{"", "cmdlog-hash-keys", "", "log a 64-bit hash of each key instead of the key", boolOpt(func(c *server.Config) *bool { return &c.Cmdlog.HashKeys })},
+		{"", "cmdlog-paused", "", "configure --cmdlog without logging until `cmdlog on` or POST /cmdlog?enable=1", boolOpt(func(c *server.Config) *bool { return &c.Cmdlog.Paused })},
+		{"", "analysis-dir", "DIR", "the status page shows DIR/mrc.svg, written by `petrel analyze --out DIR`", strOpt(func(c *server.Config) *string { return &c.AnalysisDir })},
 		{"", "config", "FILE", "TOML configuration file", nil},
 		{"h", "help", "", "print this help and exit", nil},
 		{"V", "version", "", "print the version and exit", nil},

@@ -97,6 +97,12 @@ func ParseArgs(name string, args []string) (Config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	file := fs.String("config", "", "TOML workload file; explicit flags override it")
 	c.Flags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s [flags]\n\n"+
+			"Drive a memcached-protocol server (or Redis, -protocol resp) and report\n"+
+			"throughput, hit ratio, errors and latency percentiles. See docs/performance.md.\n\n", name)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -31,6 +31,7 @@ type pending struct {
 // live counters, published once per batch of replies for the progress line.
 type live struct {
 	ops, hits, misses, errs, latNs atomic.Int64
+	maxNs                          atomic.Int64 // largest latency since the reporter last looked
 }
 
 // worker drives one connection.
@@ -51,6 +52,7 @@ type worker struct {
 	ids, exp  []int64 // per slot, MultiGet wide: key ids and, verifying, expected states
 	idScratch []int
 	adds      []int // counters to create: their incr missed
+	batchMax  int64 // largest latency in the current batch of replies
 	head, n   int
 	depth     int
 	ver       uint64
@@ -268,6 +270,9 @@ func (w *worker) complete() error {
 	w.hist.RecordValue(min(max(lat, 1), histMax))
 	t.ops++
 	w.live.latNs.Add(lat)
+	if lat > w.batchMax {
+		w.batchMax = lat
+	}
 	w.head = (w.head + 1) % w.depth
 	w.n--
 	return nil
@@ -334,6 +339,10 @@ func (w *worker) run(stop *atomic.Bool, quota int64) error {
 			}
 		}
 		t := &w.tot
+		for m := w.live.maxNs.Load(); w.batchMax > m && !w.live.maxNs.CompareAndSwap(m, w.batchMax); {
+			m = w.live.maxNs.Load()
+		}
+		w.batchMax = 0
 		w.live.ops.Add(t.ops - last.ops)
 		w.live.hits.Add(t.hits - last.hits)
 		w.live.misses.Add(t.misses - last.misses)

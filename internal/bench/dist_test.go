@@ -63,6 +63,8 @@ func TestDistQuantiles(t *testing.T) {
 	f(TwitterValue, 0.25, 83, 0.05)
 	f(TwitterValue, 0.5, 224, 0.05)
 	f(TwitterValue, 0.75, 1074, 0.05)
+	// TTLs: log-uniform from 20 s to 30 days, so the median is the geometric mean.
+	f(TwitterTTL, 0.5, math.Sqrt(20*30*24*3600), 0.03)
 	f(Uniform{10, 20}, 0.5, 15, 0.07)
 	f(Fixed(100), 0.99, 100, 0)
 }

@@ -80,8 +80,8 @@ func Run(ctx context.Context, c Config, progress io.Writer) (*Result, error) {
 		return q
 	}, func(el time.Duration, d delta) {
 		if progress != nil {
-			fmt.Fprintf(progress, "[%4.0fs] %9.0f ops/s  hit %5.1f%%  avg %7.1f µs  errors %d\n",
-				el.Seconds(), d.ops/d.secs, 100*ratio(d.hits, d.hits+d.misses), d.latNs/max(d.ops, 1)/1e3, int64(d.errs))
+			fmt.Fprintf(progress, "[%4.0fs] %9.0f ops/s  hit %5.1f%%  avg %7.1f µs  max %8.1f µs  errors %d\n",
+				el.Seconds(), d.ops/d.secs, 100*ratio(d.hits, d.hits+d.misses), d.latNs/max(d.ops, 1)/1e3, d.maxNs/1e3, int64(d.errs))
 		}
 	})
 	res.collect(workers, time.Since(start))
@@ -128,7 +128,7 @@ func sequential(ctx context.Context, c *Config, workers []*worker, kind opKind, 
 }
 
 // delta is what the workers did in one progress interval.
-type delta struct{ secs, ops, hits, misses, errs, latNs float64 }
+type delta struct{ secs, ops, hits, misses, errs, latNs, maxNs float64 }
 
 // phase runs every worker until the duration ends (0: no limit) or each has
 // issued its quota, reporting once a second.
@@ -185,10 +185,12 @@ func phase(ctx context.Context, workers []*worker, d time.Duration, quota func(i
 				cur.misses += float64(w.live.misses.Load())
 				cur.errs += float64(w.live.errs.Load())
 				cur.latNs += float64(w.live.latNs.Load())
+				cur.maxNs = max(cur.maxNs, float64(w.live.maxNs.Swap(0)))
 			}
 			report(now.Sub(start), delta{
 				secs: now.Sub(last).Seconds(), ops: cur.ops - prev.ops, hits: cur.hits - prev.hits,
 				misses: cur.misses - prev.misses, errs: cur.errs - prev.errs, latNs: cur.latNs - prev.latNs,
+				maxNs: cur.maxNs,
 			})
 			prev, last = cur, now
 		}

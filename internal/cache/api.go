@@ -134,3 +134,7 @@ type Stats struct {
 //	// Maintain does background work (expire whole segments); the server calls
 //	// it about once a second.
 //	func (c *Cache) Maintain(now int64)
+
+// OffHeap reports whether segment memory lives outside the Go heap, where
+// GOMEMLIMIT does not count it: true except in race detector builds.
+func OffHeap() bool { return offHeap }

@@ -24,6 +24,7 @@ import (
 	"hash/maphash"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -61,38 +62,13 @@ type Cache struct {
 	segEvicted atomic.Uint64
 	segExpired atomic.Uint64
 
-	cas     atomic.Uint64
-	seq     atomic.Uint64
+	cas     atomic.Uint64 // the CAS high-water mark (flush.go)
 	flush   atomic.Pointer[flushState]
-	flushMu sync.Mutex // serialises FlushAll
+	flushMu sync.Mutex // serialises flush state changes; a leaf
 	bufs    sync.Pool  // *[]byte for values of puts that must make room
-}
 
-// flushState holds the flush_all marks: items stored at or before at, with
-// a store sequence at most seq, are invalid once now >= at. Each flush that
-// has taken effect invalidates a superset of the ones before it, so only the
-// latest (done) is kept, plus one delayed flush not yet due (pending), which
-// a later flush_all replaces as in memcached.
-type flushState struct {
-	done, pending flushMark
-}
-
-type flushMark struct {
-	at  int64
-	seq uint64
-	set bool
-	// now marks an immediate flush, which is ordered by store sequence
-	// alone: connections read the clock at slightly different times, so
-	// one may store with a later second than the flush's, or look up with
-	// an earlier one, after the flush has happened.
-	now bool
-}
-
-func (m *flushMark) covers(stime int64, seq uint64, now int64) bool {
-	if m.now {
-		return seq <= m.seq
-	}
-	return m.set && now >= m.at && stime <= m.at && seq <= m.seq
+	arena   *arena
+	cleanup runtime.Cleanup
 }
 
 // New returns an empty cache. Zero Config fields take memcached's defaults
@@ -109,7 +85,7 @@ func New(cfg Config) (*Cache, error) {
 	if cfg.MaxItemSize <= 0 {
 		cfg.MaxItemSize = defaultMaxItem
 	}
-	seg := align8(max(cfg.SegmentSize, cfg.MaxItemSize))
+	seg := (max(cfg.SegmentSize, cfg.MaxItemSize) + 7) &^ 7
 	if cfg.MemoryLimit/int64(seg) < minSegments {
 		seg = int(cfg.MemoryLimit/minSegments) &^ 7
 		cfg.MaxItemSize = min(cfg.MaxItemSize, seg)
@@ -124,7 +100,12 @@ func New(cfg Config) (*Cache, error) {
 	if n > maxSegments {
 		return nil, fmt.Errorf("cache: %d segments of %d bytes is more than the index can address (%d)", n, seg, maxSegments)
 	}
+	a, err := newArena(int(n), seg)
+	if err != nil {
+		return nil, err
+	}
 	c := &Cache{
+		arena:   a,
 		cfg:     cfg,
 		seed:    maphash.MakeSeed(),
 		shards:  make([]shard, nShards),
@@ -150,7 +131,19 @@ func New(cfg Config) (*Cache, error) {
 		c.open[i] = -1
 	}
 	c.bufs.New = func() any { return new([]byte) }
+	// A cache dropped without Close (tests, the analyzer's simulations)
+	// still gives its segment memory back.
+	c.cleanup = runtime.AddCleanup(c, func(a *arena) { _ = a.release() }, a)
 	return c, nil
+}
+
+// Close releases the segment memory. The cache must not be used after
+// Close, nor any Item slice from it kept; a second Close does nothing. A
+// cache that is dropped without Close releases its memory when the
+// garbage collector finds it unreachable.
+func (c *Cache) Close() error {
+	c.cleanup.Stop()
+	return c.arena.release()
 }
 
 // hash is the stdlib's maphash: AES-based where the CPU has it, as fast as
@@ -167,31 +160,18 @@ func (c *Cache) item(v uint64) []byte {
 	return c.segs[slotSeg(v)].data[slotOff(v):]
 }
 
-func (c *Cache) keyOf(v uint64) []byte {
-	b := c.item(v)
-	klen, _ := lens(b)
-	return itemKey(b, klen)
-}
+func (c *Cache) keyOf(v uint64) []byte { return itemKey(c.item(v)) }
 
 func (c *Cache) keyEqual(v uint64, key []byte) bool {
 	return string(c.keyOf(v)) == string(key)
 }
 
-func (c *Cache) nextCAS() uint64 {
-	if c.cfg.NextCAS != nil {
-		return c.cfg.NextCAS()
-	}
-	return c.cas.Add(1)
-}
-
-func (c *Cache) flushed(h *header, now int64) bool {
-	f := c.flush.Load()
-	return f != nil && (f.done.covers(int64(h.stime), h.seq, now) || f.pending.covers(int64(h.stime), h.seq, now))
-}
-
 // Do looks key up under the key's lock and calls fn exactly once with what
 // it found; see the contract in api.go.
 func (c *Cache) Do(key []byte, now int64, fn func(it Item, l Lookup) (Item, Op)) (uint64, error) {
+	// The flush mark is read before the lock: a flush that lands while
+	// Do waits for it is concurrent with Do and may be ordered after it.
+	mark := c.flushMark(now)
 	h := c.hash(key)
 	s := c.shardOf(h)
 	s.mu.Lock()
@@ -206,13 +186,13 @@ func (c *Cache) Do(key []byte, now int64, fn func(it Item, l Lookup) (Item, Op))
 		b := c.item(s.slots[pos])
 		hd = getHeader(b)
 		switch {
-		case c.flushed(&hd, now):
+		case flushedBy(mark, hd.cas):
 			l = Flushed
 		case hd.exp != 0 && hd.exp <= now:
 			l = Expired
 		default:
 			l = Hit
-			cur.Value = itemValue(b, hd.klen, hd.vlen)
+			cur.Value = itemValue(b)
 			cur.Flags = hd.flags
 			cur.Exptime = hd.exp
 			cur.CAS = hd.cas
@@ -242,38 +222,54 @@ func (c *Cache) Do(key []byte, now int64, fn func(it Item, l Lookup) (Item, Op))
 		s.mu.Unlock()
 		return 0, nil
 	case op&OpPut != 0:
-		return c.put(s, h, key, pos, ins, &next, op, now)
+		return c.put(s, h, key, pos, ins, &next, op, now, nil)
 	case pos < 0:
 		s.mu.Unlock()
 		return 0, nil
 	}
 	if op&OpMeta != 0 {
+		if next.Flags != 0 && !hd.hasFlags {
+			// The item has no room for flags: store it again with them,
+			// keeping its value, CAS and marks.
+			if op&OpKeepCAS == 0 {
+				next.CAS = hd.cas
+			}
+			next.Value = cur.Value
+			return c.put(s, h, key, pos, ins, &next, op|OpKeepCAS, now, &hd)
+		}
 		hd.exp = next.Exptime
 		hd.flags = next.Flags
 		hd.atime = uint32(next.Atime)
 		hd.bits = bitsOf(&next)
 		if op&OpKeepCAS != 0 {
 			hd.cas = next.CAS
+			c.noteCAS(hd.cas)
 		}
 	}
 	if op&OpBump != 0 {
-		// The frequency mark rises at most once a second, as in Segcache,
-		// so a burst of reads does not look like lasting popularity.
-		if hd.freq == 0 || (int64(hd.atime) != now && hd.freq < math.MaxUint8) {
-			hd.freq++
-		}
-		hd.bits |= bitFetched
-		hd.atime = uint32(now)
+		bump(&hd, now)
 	}
 	if op&(OpMeta|OpBump) != 0 {
 		v := s.slots[pos]
 		writeMeta(c.item(v), &hd)
 		if op&OpMeta != 0 {
-			c.segs[slotSeg(v)].noteItem(hd.exp, 0, math.MinInt64)
+			c.segs[slotSeg(v)].noteItem(hd.exp, hd.cas)
 		}
 	}
 	s.mu.Unlock()
+	runtime.KeepAlive(c) // the segment memory fn saw is c's
 	return hd.cas, nil
+}
+
+// bump records an access. The frequency mark rises at most once a second,
+// as in Segcache, so a burst of reads does not look like lasting
+// popularity.
+func bump(hd *header, now int64) {
+	if hd.freq == 0 || (int64(hd.atime) != now && hd.freq < math.MaxUint8) {
+		hd.freq++
+	}
+	hd.bits |= bitFetched
+	hd.atime = uint32(now)
 }
 
 // unlink removes the item at pos from the index and counts its bytes dead
@@ -288,32 +284,41 @@ func (c *Cache) unlink(s *shard, pos int, hd *header) {
 }
 
 // put stores next as key's new item and unlocks s. pos is the current item's
-// slot (or -1) and ins a free slot on key's probe path.
-func (c *Cache) put(s *shard, h uint64, key []byte, pos, ins int, next *Item, op Op, now int64) (uint64, error) {
-	n := hdrSize + len(key) + len(next.Value)
-	if n > c.maxItem || len(key) > maxKeyLen {
+// slot (or -1) and ins a free slot on key's probe path. old, when set, is
+// the header of the item at pos being stored again by OpMeta (relocation):
+// its marks are kept and it does not count as a new item.
+func (c *Cache) put(s *shard, h uint64, key []byte, pos, ins int, next *Item, op Op, now int64, old *header) (uint64, error) {
+	nh := header{
+		cas:      next.CAS,
+		exp:      next.Exptime,
+		flags:    next.Flags,
+		hasFlags: next.Flags != 0,
+		atime:    uint32(now),
+		bits:     bitsOf(next) &^ bitFetched,
+		klen:     len(key),
+		vlen:     len(next.Value),
+	}
+	size := nh.size()
+	if size > c.maxItem || len(key) > maxKeyLen {
 		s.mu.Unlock()
 		return 0, ErrTooLarge
 	}
-	nh := header{
-		cas:   next.CAS,
-		seq:   c.seq.Add(1),
-		exp:   next.Exptime,
-		flags: next.Flags,
-		stime: uint32(now),
-		atime: uint32(now),
-		bits:  bitsOf(next) &^ bitFetched,
-		klen:  len(key),
-		vlen:  len(next.Value),
+	if old != nil {
+		nh.atime, nh.bits, nh.freq = uint32(next.Atime), bitsOf(next), old.freq
 	}
 	if op&OpKeepCAS == 0 {
 		nh.cas = c.nextCAS()
+	} else {
+		c.noteCAS(nh.cas)
 	}
 	if op&OpBump != 0 {
-		nh.bits |= bitFetched
-		nh.freq = 1
+		if old != nil {
+			bump(&nh, now)
+		} else {
+			nh.bits |= bitFetched
+			nh.freq = 1
+		}
 	}
-	size := align8(n)
 	bucket := ttlBucket(nh.exp, now)
 	value := next.Value
 	id, off, ok := c.allocFast(size, bucket, false)
@@ -322,8 +327,8 @@ func (c *Cache) put(s *shard, h uint64, key []byte, pos, ins int, next *Item, op
 		// one is released meanwhile. The value may alias the old item,
 		// which eviction may unlink, so it is copied first; the key is
 		// marked busy so that no other operation on it can slip in. The
-		// CAS and store sequence were taken above, so the put is ordered
-		// as if it had happened now.
+		// CAS was taken above, so the put is ordered as if it had
+		// happened now.
 		bp := c.bufs.Get().(*[]byte)
 		*bp = append((*bp)[:0], value...)
 		value = *bp
@@ -344,14 +349,17 @@ func (c *Cache) put(s *shard, h uint64, key []byte, pos, ins int, next *Item, op
 	sg := &c.segs[id]
 	b := sg.data[off : off+size]
 	putHeader(b, &nh)
-	copy(b[hdrSize:], key)
-	copy(b[hdrSize+len(key):], value)
-	sg.noteItem(nh.exp, nh.seq, now)
+	koff := size - nh.klen - nh.vlen
+	copy(b[koff:], key)
+	copy(b[koff+nh.klen:], value)
+	sg.noteItem(nh.exp, nh.cas)
 	v := packSlot(hashTag(h), id, off)
 	if pos >= 0 {
 		// Replace in place: removing first could empty the probe path.
 		old := s.slots[pos]
-		osize := getHeader(c.item(old)).size()
+		ob := c.item(old)
+		klen, vlen, koff := lens(ob)
+		osize := koff + klen + vlen
 		c.segs[slotSeg(old)].dead.Add(int64(osize))
 		s.slots[pos] = v
 		s.st.bytes -= uint64(osize)
@@ -360,32 +368,11 @@ func (c *Cache) put(s *shard, h uint64, key []byte, pos, ins int, next *Item, op
 		s.st.items++
 	}
 	s.st.bytes += uint64(size)
-	s.st.total++
+	if old == nil {
+		s.st.total++
+	}
 	sg.writers.Add(-1)
 	s.mu.Unlock()
+	runtime.KeepAlive(c)
 	return nh.cas, nil
-}
-
-// FlushAll invalidates every item stored at or before at once now >= at.
-// An immediate flush (at <= now) invalidates exactly the items stored
-// before it, by store sequence, so an item stored after it in the same
-// second survives.
-func (c *Cache) FlushAll(now, at int64) {
-	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
-	var f flushState
-	if old := c.flush.Load(); old != nil {
-		f = *old
-		if f.pending.set && now >= f.pending.at {
-			f.done, f.pending = f.pending, flushMark{}
-		}
-	}
-	m := flushMark{at: at, seq: math.MaxUint64, set: true}
-	if at <= now {
-		m.seq, m.now = c.seq.Load(), true
-		f.done, f.pending = m, flushMark{}
-	} else {
-		f.pending = m
-	}
-	c.flush.Store(&f)
 }

@@ -305,7 +305,7 @@ func TestWholeSegmentExpiry(t *testing.T) {
 		t.Fatalf("forever: %v", l)
 	}
 	bs := c.TTLBuckets()
-	if len(bs) != 1 || bs[0].Bucket != noTTLBucket || bs[0].Segments != 1 || bs[0].Used != uint64(itemSize(7, 500)) {
+	if len(bs) != 1 || bs[0].Bucket != noTTLBucket || bs[0].Segments != 1 || bs[0].Used != uint64(itemSize(7, 500, false)) {
 		t.Fatalf("buckets after expiry: %+v", bs)
 	}
 }
@@ -320,7 +320,7 @@ func TestDeadBytes(t *testing.T) {
 	if st.SegmentsSealed == 0 || st.SegmentBytesDead == 0 || st.CurrItems != 10 {
 		t.Fatalf("stats %+v", st)
 	}
-	if st.Bytes != 10*uint64(itemSize(2, 1000)) {
+	if st.Bytes != 10*uint64(itemSize(2, 1000, false)) {
 		t.Fatalf("bytes %d", st.Bytes)
 	}
 	// Sealed segments whose items are all overwritten are freed whole.
@@ -355,7 +355,14 @@ func TestSizeChange(t *testing.T) {
 				hits++
 			}
 		}
-		if hits < n*9/10 {
+		want := n * 9 / 10
+		if p == EvictRandom {
+			// Each eviction picks any of the ~60 segments, the new ones
+			// included: the first of the second pass's 25 segments
+			// faces ~24 evictions, so about 85% survive on average.
+			want = n * 3 / 4
+		}
+		if hits < want {
 			t.Errorf("policy %d: %d of %d big items hit", p, hits, n)
 		}
 	}

@@ -78,7 +78,7 @@ func (c *Cache) Maintain(now int64) {
 // many it freed. Segments with a put in flight are left for next time.
 // Called with evictMu held.
 func (c *Cache) reclaim(now int64) int {
-	f := c.flush.Load()
+	mark := c.flushMark(now)
 	c.victims = c.victims[:0]
 	c.alloc.Lock()
 	for i := range c.segs {
@@ -86,9 +86,7 @@ func (c *Cache) reclaim(now int64) int {
 		if (sg.state != segSealed && sg.state != segOpen) || sg.writers.Load() != 0 {
 			continue
 		}
-		stime, seq := sg.maxStime.Load(), sg.maxSeq.Load()
-		if sg.maxExp.Load() <= now || sg.dead.Load() >= int64(sg.used) ||
-			(f != nil && (f.done.covers(stime, seq, now) || f.pending.covers(stime, seq, now))) {
+		if sg.maxExp.Load() <= now || sg.dead.Load() >= int64(sg.used) || flushedBy(mark, sg.maxCAS.Load()) {
 			c.detach(int32(i))
 			c.victims = append(c.victims, int32(i))
 		}
@@ -234,19 +232,20 @@ func (c *Cache) waitWriters(id int32) {
 // scan unlinks every live item of detached segment id, copying forward the
 // ones r retains. The caller has waited for the segment's writers.
 func (c *Cache) scan(id int32, now int64, r *retain) {
+	mark := c.flushMark(now)
 	sg := &c.segs[id]
 	data, used := sg.data, sg.used
 	for off := 0; off < used; {
 		b := data[off:]
-		klen, vlen := lens(b)
-		size := itemSize(klen, vlen)
-		h := c.hash(itemKey(b, klen))
+		klen, vlen, koff := lens(b)
+		size := koff + klen + vlen
+		h := c.hash(b[koff : koff+klen])
 		s := c.shardOf(h)
 		s.mu.Lock()
 		if pos := s.find(h, packSlot(hashTag(h), id, off)); pos >= 0 {
 			hd := getHeader(b)
 			switch {
-			case c.flushed(&hd, now) || (hd.exp != 0 && hd.exp <= now):
+			case flushedBy(mark, hd.cas) || (hd.exp != 0 && hd.exp <= now):
 				s.st.reclaimed++
 				if hd.exp != 0 && hd.exp <= now && hd.bits&bitFetched == 0 {
 					s.st.expiredUnfetched++
@@ -290,7 +289,7 @@ func (c *Cache) copyForward(s *shard, pos int, src []byte, hd *header, now int64
 	if halve {
 		dst[hFreq] = hd.freq / 2
 	}
-	sg.noteItem(hd.exp, hd.seq, int64(hd.stime))
+	sg.noteItem(hd.exp, hd.cas)
 	s.slots[pos] = packSlot(slotTag(s.slots[pos]), id, off)
 	sg.writers.Add(-1)
 	return true

@@ -4,33 +4,41 @@ package cache
 // into shards (one lock each). A slot holds no Go pointer, so a cache of
 // millions of items is a few hundred []uint64 for the garbage collector.
 //
-//	bits 63..48  tag: the top 16 bits of the key's hash, to skip most
+//	bits 63..50  tag: the top 14 bits of the key's hash, to skip most
 //	             non-matching slots without touching segment memory
-//	bits 47..25  segment id + 1 (0 marks an empty or deleted slot)
-//	bits 24..0   item offset in the segment / 8 (items are 8-byte aligned)
+//	bits 49..28  segment id + 1 (0 marks an empty or deleted slot)
+//	bits 27..0   item offset in the segment (items are not aligned)
 //
-// So a cache has at most 2^23-1 segments (8 TiB of 1 MiB segments) and a
-// segment is at most 256 MiB. Probing is linear. A deleted slot becomes a
+// So a cache has at most 2^22-1 segments (4 TiB of 1 MiB segments) and a
+// segment is at most 256 MiB. Probing is linear from a home position that
+// maps 32 bits of the hash onto the table by a multiply (Lemire's "fast
+// range"), so a table need not be a power of two. A deleted slot becomes a
 // tombstone unless the slot after it is empty, in which case it and the
-// tombstones just before it become empty again. Each shard grows (or cleans
-// out tombstones) by rehashing when live+tombstone slots pass 3/4 of its
-// size; the new size is the power of two at least twice the live count. The
-// slot does not keep the full hash, so rehashing reads each key back from its
-// segment and hashes it again. Only that shard's lock is held meanwhile: with
-// 256 shards a rehash moves 1/256 of the index, so the pause is short and
-// local (about 20 ms for a shard of 400k items, i.e. a 100M-item cache).
-// Between growths a shard is 3/8 to 3/4 full: 10.7 to 21 B of index per item.
+// tombstones just before it become empty again.
+//
+// A shard rehashes when live+tombstone slots pass 7/8 of its size, into
+// 12/7 of its live count: between growths it is 7/12 to 7/8 full, 9.1 to
+// 13.7 B of index per item (about 11 B on average), where powers of two
+// growing at 3/4 gave 10.7 to 21 B. Linear probing at such loads keeps
+// probes short because the tag filter makes a probed slot cost one compare
+// in a cache line already loaded: TestProbeLength measures about 2 slots per
+// hit and about 7 per miss at 7/8 (Knuth's 1/2(1+1/(1-a)) and
+// 1/2(1+1/(1-a)^2) predict 4.5 and 32.5 in the worst case; the table is not
+// at its worst for long). The slot does not keep the full hash, so
+// rehashing reads each key back from its segment and hashes it again. Only
+// that shard's lock is held meanwhile: with 256 shards a rehash moves 1/256
+// of the index, so the pause is short and local.
 
 import "sync"
 
 const (
-	tagShift = 48
-	segShift = 25
-	segMask  = 1<<23 - 1
-	offMask  = 1<<25 - 1
+	tagShift = 50
+	segShift = 28
+	segMask  = 1<<22 - 1
+	offMask  = 1<<28 - 1
 
 	maxSegments   = segMask // segment ids 0..segMask-1 (stored +1)
-	maxSegmentLen = (offMask + 1) << 3
+	maxSegmentLen = offMask + 1
 
 	tombstone = 1 // seg field 0, so never a real slot
 
@@ -40,12 +48,12 @@ const (
 )
 
 func packSlot(tag uint16, seg int32, off int) uint64 {
-	return uint64(tag)<<tagShift | uint64(seg+1)<<segShift | uint64(off>>3)
+	return uint64(tag)<<tagShift | uint64(seg+1)<<segShift | uint64(off)
 }
 
 func slotTag(v uint64) uint16 { return uint16(v >> tagShift) }
 func slotSeg(v uint64) int32  { return int32(v>>segShift&segMask) - 1 }
-func slotOff(v uint64) int    { return int(v&offMask) << 3 }
+func slotOff(v uint64) int    { return int(v & offMask) }
 
 func hashTag(h uint64) uint16 { return uint16(h >> tagShift) }
 
@@ -55,7 +63,7 @@ type shard struct {
 	mu    sync.Mutex
 	cond  sync.Cond // signalled when a busy key (see Cache.put) is done
 	slots []uint64
-	mask  uint64
+	n     uint64 // len(slots)
 	live  int
 	tombs int
 	// busy holds the hashes of keys whose put released the lock to make
@@ -74,17 +82,33 @@ type shardStats struct {
 func (s *shard) init() {
 	s.cond.L = &s.mu
 	s.slots = make([]uint64, minSlots)
-	s.mask = minSlots - 1
+	s.n = minSlots
 }
 
-func (s *shard) home(h uint64) uint64 { return (h >> shardBits) & s.mask }
+// home maps hash bits 8..39 (above the shard bits, below the tag) onto the
+// table.
+func (s *shard) home(h uint64) uint64 { return (h >> shardBits & (1<<32 - 1)) * s.n >> 32 }
+
+func (s *shard) next(i uint64) uint64 {
+	if i++; i == s.n {
+		return 0
+	}
+	return i
+}
+
+func (s *shard) prev(i uint64) uint64 {
+	if i == 0 {
+		return s.n - 1
+	}
+	return i - 1
+}
 
 // lookup finds key. It returns the slot position holding it (or -1) and the
 // first free position on its probe path, where it can be inserted.
 func (s *shard) lookup(c *Cache, h uint64, key []byte) (pos, ins int) {
 	tag := hashTag(h)
 	ins = -1
-	for i := s.home(h); ; i = (i + 1) & s.mask {
+	for i := s.home(h); ; i = s.next(i) {
 		v := s.slots[i]
 		switch {
 		case v == 0:
@@ -104,7 +128,7 @@ func (s *shard) lookup(c *Cache, h uint64, key []byte) (pos, ins int) {
 
 // find returns the position of the slot whose value is exactly v, or -1.
 func (s *shard) find(h, v uint64) int {
-	for i := s.home(h); ; i = (i + 1) & s.mask {
+	for i := s.home(h); ; i = s.next(i) {
 		switch s.slots[i] {
 		case v:
 			return int(i)
@@ -122,7 +146,7 @@ func (s *shard) insert(c *Cache, ins int, v uint64) {
 	}
 	s.slots[ins] = v
 	s.live++
-	if (s.live+s.tombs)*4 > len(s.slots)*3 {
+	if (s.live+s.tombs)*8 > len(s.slots)*7 {
 		s.rehash(c)
 	}
 }
@@ -130,7 +154,7 @@ func (s *shard) insert(c *Cache, ins int, v uint64) {
 // remove empties position pos.
 func (s *shard) remove(pos int) {
 	s.live--
-	if s.slots[(uint64(pos)+1)&s.mask] != 0 {
+	if s.slots[s.next(uint64(pos))] != 0 {
 		s.slots[pos] = tombstone
 		s.tombs++
 		return
@@ -138,20 +162,17 @@ func (s *shard) remove(pos int) {
 	// Nothing probes past an empty slot, so this slot and the tombstones
 	// right before it can be emptied.
 	s.slots[pos] = 0
-	for i := (uint64(pos) - 1) & s.mask; s.slots[i] == tombstone; i = (i - 1) & s.mask {
+	for i := s.prev(uint64(pos)); s.slots[i] == tombstone; i = s.prev(i) {
 		s.slots[i] = 0
 		s.tombs--
 	}
 }
 
 func (s *shard) rehash(c *Cache) {
-	n := minSlots
-	for n < s.live*2 {
-		n *= 2
-	}
+	n := max(minSlots, s.live*12/7)
 	old := s.slots
 	s.slots = make([]uint64, n)
-	s.mask = uint64(n - 1)
+	s.n = uint64(n)
 	s.tombs = 0
 	for _, v := range old {
 		if v <= tombstone {
@@ -160,7 +181,7 @@ func (s *shard) rehash(c *Cache) {
 		h := c.hash(c.keyOf(v))
 		i := s.home(h)
 		for s.slots[i] != 0 {
-			i = (i + 1) & s.mask
+			i = s.next(i)
 		}
 		s.slots[i] = v
 	}

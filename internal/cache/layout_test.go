@@ -8,7 +8,8 @@ import (
 func TestHeaderRoundTrip(t *testing.T) {
 	f := func(h header) {
 		t.Helper()
-		b := make([]byte, hdrSize+8)
+		n := h.size() - h.klen - h.vlen
+		b := make([]byte, n+8)
 		for i := range b {
 			b[i] = 0xAA // stale bytes must not leak into fields
 		}
@@ -16,46 +17,75 @@ func TestHeaderRoundTrip(t *testing.T) {
 		if got := getHeader(b); got != h {
 			t.Errorf("round trip %+v: got %+v", h, got)
 		}
-		if k, v := lens(b); k != h.klen || v != h.vlen {
-			t.Errorf("lens %+v: got %d %d", h, k, v)
+		if k, v, koff := lens(b); k != h.klen || v != h.vlen || koff != n {
+			t.Errorf("lens %+v: got %d %d %d", h, k, v, koff)
 		}
-		if b[hdrSize] != 0xAA {
-			t.Errorf("header of %+v wrote past %d bytes", h, hdrSize)
+		if b[n] != 0xAA {
+			t.Errorf("header of %+v wrote past %d bytes", h, n)
 		}
 	}
 	f(header{})
-	f(header{cas: 1, seq: 2, exp: 3, flags: 4, stime: 5, atime: 6, bits: 7, freq: 8, klen: 9, vlen: 10})
-	f(header{cas: math.MaxUint64, seq: math.MaxUint64, exp: math.MaxInt64, flags: math.MaxUint32, stime: math.MaxUint32, atime: math.MaxUint32, bits: 0xff, freq: 0xff, klen: maxKeyLen, vlen: math.MaxUint32})
-	f(header{exp: -1, klen: 250, vlen: 1 << 20})
-	f(header{exp: math.MinInt64, bits: bitStale | bitWinSent})
+	f(header{cas: 1, exp: 3, atime: 6, bits: 7, freq: 8, klen: 9, vlen: 10})
+	f(header{cas: 1, exp: 3, flags: 4, hasFlags: true, atime: 6, klen: 9, vlen: 10})
+	f(header{hasFlags: true}) // flags set back to 0 keep their room
+	f(header{cas: math.MaxUint64, exp: math.MaxUint32, flags: math.MaxUint32, hasFlags: true, atime: math.MaxUint32, bits: 0xff, freq: 0xff, klen: maxKeyLen, vlen: maxSegmentLen})
+	f(header{klen: 250, vlen: 1 << 20, bits: bitStale | bitWinSent})
 }
 
-func TestWriteMetaKeepsLengthsAndSeq(t *testing.T) {
-	b := make([]byte, hdrSize)
-	h := header{cas: 9, seq: 10, exp: 11, flags: 12, stime: 13, atime: 14, klen: 3, vlen: 4}
-	putHeader(b, &h)
-	m := h
-	m.cas, m.exp, m.flags, m.atime, m.bits, m.freq = 1, 2, 3, 4, bitFetched, 5
-	m.seq, m.stime, m.klen, m.vlen = 99, 99, 99, 99 // not written by writeMeta
-	writeMeta(b, &m)
-	want := header{cas: 1, seq: 10, exp: 2, flags: 3, stime: 13, atime: 4, bits: bitFetched, freq: 5, klen: 3, vlen: 4}
-	if got := getHeader(b); got != want {
-		t.Errorf("got %+v, want %+v", got, want)
+func TestExptimeEncoding(t *testing.T) {
+	f := func(in, want int64) {
+		t.Helper()
+		b := make([]byte, hdrSize)
+		putHeader(b, &header{exp: in})
+		if got := getHeader(b).exp; got != want {
+			t.Errorf("exptime %d reads back as %d, want %d", in, got, want)
+		}
 	}
+	f(0, 0) // never expires
+	f(1, 1)
+	f(1_800_000_000, 1_800_000_000)
+	f(-1, 1) // in the past: still expired, never "never"
+	f(math.MinInt64, 1)
+	f(math.MaxUint32+1, math.MaxUint32)
+	f(math.MaxInt64, math.MaxUint32)
+}
+
+func TestWriteMeta(t *testing.T) {
+	f := func(h header, m header, want header) {
+		t.Helper()
+		b := make([]byte, h.size())
+		putHeader(b, &h)
+		writeMeta(b, &m)
+		if got := getHeader(b); got != want {
+			t.Errorf("writeMeta(%+v) over %+v: got %+v, want %+v", m, h, got, want)
+		}
+	}
+	h := header{cas: 9, exp: 11, atime: 14, klen: 3, vlen: 4}
+	m := header{cas: 1, exp: 2, atime: 4, bits: bitFetched, freq: 5, klen: 99, vlen: 99}
+	// Lengths are immutable; without room for flags none are written.
+	f(h, m, header{cas: 1, exp: 2, atime: 4, bits: bitFetched, freq: 5, klen: 3, vlen: 4})
+	hf := h
+	hf.flags, hf.hasFlags = 12, true
+	mf := m
+	mf.flags, mf.hasFlags = 0, true
+	f(hf, mf, header{cas: 1, exp: 2, atime: 4, bits: bitFetched, freq: 5, hasFlags: true, klen: 3, vlen: 4})
+	mf.flags = 77
+	f(hf, mf, header{cas: 1, exp: 2, flags: 77, atime: 4, bits: bitFetched, freq: 5, hasFlags: true, klen: 3, vlen: 4})
 }
 
 func TestItemSize(t *testing.T) {
-	f := func(klen, vlen, want int) {
+	f := func(klen, vlen int, flags bool, want int) {
 		t.Helper()
-		if got := itemSize(klen, vlen); got != want {
-			t.Errorf("itemSize(%d, %d) = %d, want %d", klen, vlen, got, want)
+		if got := itemSize(klen, vlen, flags); got != want {
+			t.Errorf("itemSize(%d, %d, %v) = %d, want %d", klen, vlen, flags, got, want)
 		}
 	}
-	f(0, 0, 48)
-	f(1, 0, 56)
-	f(8, 0, 56)
-	f(8, 1, 64)
-	f(36, 224, 312)
+	f(0, 0, false, 23)
+	f(1, 0, false, 24)
+	f(8, 1, false, 32)
+	f(8, 1, true, 36)
+	f(36, 224, false, 283) // memcached: 48+8+36+1+224+2 = 319, in a 384 B chunk
+	f(36, 224, true, 287)
 }
 
 func TestSlotPacking(t *testing.T) {
@@ -70,10 +100,11 @@ func TestSlotPacking(t *testing.T) {
 		}
 	}
 	f(0, 0, 0)
-	f(0xffff, 0, 0)
+	f(0x3fff, 0, 0)
 	f(1, 1, 8)
-	f(0xabcd, 12345, 1<<20-8)
-	f(0xffff, maxSegments-1, maxSegmentLen-8)
+	f(0x3fff, 1, 7) // unaligned offsets
+	f(0x2bcd, 12345, 1<<20-1)
+	f(0x3fff, maxSegments-1, maxSegmentLen-1)
 	f(0, maxSegments-1, 0)
 }
 

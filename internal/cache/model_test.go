@@ -15,29 +15,32 @@ type modelItem struct {
 	flags   uint32
 	exptime int64
 	cas     uint64
-	stored  int64
-	seq     uint64
 	fetched bool
 }
 
+// model orders flushes by CAS as the cache does (flush.go): hwm is the
+// highest CAS stored, mark the flush mark (items with a CAS below it are
+// flushed) and at a delayed flush's time, turned into a mark by the first
+// lookup at or after it.
 type model struct {
 	m    map[string]*modelItem
-	seq  uint64
-	done flushMark
-	pend flushMark
+	hwm  uint64
+	mark uint64
+	at   int64
 }
 
 func newModel() *model { return &model{m: make(map[string]*modelItem)} }
 
 // lookup mirrors Do's classification and drops items that are not live.
 func (m *model) lookup(key string, now int64) (*modelItem, Lookup) {
+	m.due(now)
 	it := m.m[key]
 	if it == nil {
 		return nil, Miss
 	}
 	l := Hit
 	switch {
-	case m.done.covers(it.stored, it.seq, now) || m.pend.covers(it.stored, it.seq, now):
+	case it.cas < m.mark:
 		l = Flushed
 	case it.exptime != 0 && it.exptime <= now:
 		l = Expired
@@ -49,19 +52,23 @@ func (m *model) lookup(key string, now int64) (*modelItem, Lookup) {
 	return it, Hit
 }
 
+func (m *model) due(now int64) {
+	if m.at != 0 && now >= m.at {
+		m.mark, m.at = m.hwm+1, 0
+	}
+}
+
 func (m *model) put(key string, value []byte, flags uint32, exp, now int64, cas uint64) {
-	m.seq++
-	m.m[key] = &modelItem{value: bytes.Clone(value), flags: flags, exptime: exp, cas: cas, stored: now, seq: m.seq}
+	m.hwm = max(m.hwm, cas)
+	m.m[key] = &modelItem{value: bytes.Clone(value), flags: flags, exptime: exp, cas: cas}
 }
 
 func (m *model) flush(now, at int64) {
-	if m.pend.set && now >= m.pend.at {
-		m.done, m.pend = m.pend, flushMark{}
-	}
+	m.due(now)
 	if at <= now {
-		m.done, m.pend = flushMark{at: at, seq: m.seq, set: true, now: true}, flushMark{}
+		m.mark, m.at = m.hwm+1, 0
 	} else {
-		m.pend = flushMark{at: at, seq: ^uint64(0), set: true}
+		m.at = at
 	}
 }
 

@@ -1,11 +1,12 @@
 package cache
 
-// Segments: fixed-size []byte arenas that items are appended to, never
-// updated in place except for their mutable header fields. A segment is
-// free, open (the current append target of one TTL bucket), sealed (full or
-// retired), or evicting (detached while eviction or expiry unlinks its items).
-// Segment memory is allocated the first time a segment leaves the free list,
-// so a large -m costs nothing until it is used, and a freed segment keeps its
+// Segments: fixed-size arenas that items are appended to, never updated in
+// place except for their mutable header fields. A segment is free, open (the
+// current append target of one TTL bucket), sealed (full or retired), or
+// evicting (detached while eviction or expiry unlinks its items). Segment
+// memory comes from one reservation outside the Go heap (arena_mmap.go);
+// a segment's pages are touched the first time it leaves the free list, so
+// a large -m costs nothing until it is used, and a freed segment keeps its
 // memory for the next use.
 
 import (
@@ -24,40 +25,37 @@ const (
 // are guarded by Cache.alloc; the atomics are updated by item writers under
 // their shard lock and read by eviction.
 type segment struct {
-	data    []byte // nil until first used; never shrunk
+	data    []byte // nil until first used; then its slice of the arena
 	state   uint8
 	bucket  int16
 	used    int    // bump-allocation offset
 	created uint64 // allocation order, for FIFO eviction
 
-	writers  atomic.Int32 // items reserved but not yet published
-	maxExp   atomic.Int64 // latest exptime of its items; MaxInt64 if one never expires
-	maxSeq   atomic.Uint64
-	maxStime atomic.Int64
-	dead     atomic.Int64 // bytes of items deleted or overwritten
+	writers atomic.Int32  // items reserved but not yet published
+	maxExp  atomic.Int64  // latest exptime of its items; MaxInt64 if one never expires
+	maxCAS  atomic.Uint64 // highest CAS of its items, for flush_all
+	dead    atomic.Int64  // bytes of items deleted or overwritten
 }
 
 func (sg *segment) reset() {
 	sg.used = 0
 	sg.maxExp.Store(math.MinInt64)
-	sg.maxSeq.Store(0)
-	sg.maxStime.Store(math.MinInt64)
+	sg.maxCAS.Store(0)
 	sg.dead.Store(0)
 }
 
 // noteItem widens the segment's expiry and flush bounds to cover an item.
-func (sg *segment) noteItem(exp int64, seq uint64, stime int64) {
+func (sg *segment) noteItem(exp int64, cas uint64) {
 	if exp == 0 {
 		exp = math.MaxInt64
 	}
 	atomicMax(&sg.maxExp, exp)
 	for {
-		old := sg.maxSeq.Load()
-		if seq <= old || sg.maxSeq.CompareAndSwap(old, seq) {
-			break
+		old := sg.maxCAS.Load()
+		if cas <= old || sg.maxCAS.CompareAndSwap(old, cas) {
+			return
 		}
 	}
-	atomicMax(&sg.maxStime, stime)
 }
 
 func atomicMax(a *atomic.Int64, v int64) {
@@ -150,7 +148,7 @@ func (c *Cache) allocFast(size, bucket int, evicting bool) (int32, int, bool) {
 	c.free = c.free[:len(c.free)-1]
 	sg := &c.segs[id]
 	if sg.data == nil {
-		sg.data = make([]byte, c.segSize)
+		sg.data = c.arena.segment(int(id), c.segSize)
 	}
 	sg.reset()
 	sg.state = segOpen

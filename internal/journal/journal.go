@@ -190,6 +190,15 @@ func (j *Local) batchFor(seq uint64) *batch {
 	return nil
 }
 
+// LastSeq is the sequence of the last record appended (acknowledged or
+// not; 0 for none). A reader that finds nothing waits for it, since the
+// absence may come from a delete not yet durable.
+func (j *Local) LastSeq() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.nextSeq - 1
+}
+
 // DurableSeq implements Journal. It takes no lock.
 func (j *Local) DurableSeq() uint64 { return j.durable.Load() }
 

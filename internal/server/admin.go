@@ -20,9 +20,6 @@ func (srv *Server) newAdminServer() *http.Server {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("petrel " + Version + "\n/metrics\n/debug/pprof/\n"))
-	})
+	srv.statusRoutes(mux) // the status page, /status.json and /cmdlog (status.go)
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }

@@ -34,10 +34,15 @@ type Config struct {
 	Daemonize      bool          // -d
 	PidFile        string        // -P
 	User           string        // -u
+	Cmdlog         CmdlogConfig  // --cmdlog*: the command logger (cmdlog.go)
+	AnalysisDir    string        // --analysis-dir: the status page shows DIR/mrc.svg from `petrel analyze --out DIR`
 
 	// ShutdownGrace bounds how long a graceful shutdown waits for
 	// connections to finish their in-flight batch before closing them.
 	ShutdownGrace time.Duration
+
+	// Durable is the journal and storage setting (durable_config.go).
+	Durable DurableConfig
 }
 
 // DefaultConfig returns memcached 1.6.18's defaults, except that Petrel
@@ -58,6 +63,7 @@ func DefaultConfig() Config {
 		Eviction:      cache.EvictFIFO,
 		AdminAddr:     "127.0.0.1:11212",
 		ShutdownGrace: 5 * time.Second,
+		Cmdlog:        DefaultCmdlogConfig(),
 	}
 }
 
@@ -91,7 +97,7 @@ func (c *Config) Validate() error {
 	case c.UnixMask > 0o777:
 		return fmt.Errorf("unix socket mask %o out of range", c.UnixMask)
 	}
-	return nil
+	return c.Durable.validate()
 }
 
 // PolicyName is the `stats settings` and configuration name of p.

@@ -119,6 +119,7 @@ func (c *conn) finish() {
 	delete(srv.conns, c)
 	srv.mu.Unlock()
 	srv.reg.Retire(c.sess.stats)
+	c.sess.cmdlogRelease()
 	srv.currConns.Add(-1)
 	srv.logf(2, "<%d connection closed", c.id)
 	c.setBuf(c.idle[:], nil)
@@ -209,7 +210,11 @@ func (c *conn) serve() {
 		for swallow == 0 && r < w {
 			buf := c.buf[r:w]
 			fam := classify(buf)
+			mark := len(s.out)
 			st := srv.exec(s, buf)
+			if l := srv.clog.cur.Load(); l != nil {
+				s.logRequest(l, c.remote, buf, st, mark) // cmdlog_capture.go
+			}
 			if st.n == 0 {
 				need = st.need
 				break
@@ -304,6 +309,12 @@ func (c *conn) flush() bool {
 		return true
 	}
 	c.state.Store(stateWrite)
+	if err := s.awaitDurable(); err != nil {
+		// Nothing unacknowledged is ever acknowledged: the held replies
+		// are dropped with the connection.
+		c.srv.logger.Printf("<%d closing the connection, its replies are not durable: %v", c.id, err)
+		return false
+	}
 	if d := c.srv.cfg.IdleTimeout; d > 0 {
 		// A client that stops reading its replies is as idle as one that
 		// stops sending.

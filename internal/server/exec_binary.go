@@ -141,7 +141,10 @@ func (s *session) execBinary(buf []byte) step {
 				at = binExptime(e, s.now)
 			}
 		}
-		s.cache.FlushAll(s.now, at)
+		if err := s.flushAll(at); err != nil {
+			s.binJournalError(&r, err)
+			return step{n: prefix}
+		}
 		s.stats.Inc(stats.CmdFlush)
 		s.binOK(&r, quiet, 0)
 		return step{n: prefix}

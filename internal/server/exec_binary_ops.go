@@ -6,6 +6,7 @@ package server
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"strconv"
 
 	"petrel/internal/cache"
@@ -15,7 +16,7 @@ import (
 
 func (s *session) binGet(r *protocol.BinRequest, withKey, quiet bool) {
 	hit := false
-	s.cache.Do(r.Key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	s.do(r.Key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		if l != cache.Hit {
 			s.binLookup(l)
 			return it, 0
@@ -39,7 +40,7 @@ func (s *session) binTouch(r *protocol.BinRequest, op uint8, quiet bool) {
 	exp := binExptime(binary.BigEndian.Uint32(r.Extras), s.now)
 	withKey, withValue := op == protocol.BinGATK, op != protocol.BinTouch
 	hit := false
-	s.cache.Do(r.Key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	_, err := s.do(r.Key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		if l != cache.Hit {
 			s.binLookup(l)
 			return it, 0
@@ -49,6 +50,10 @@ func (s *session) binTouch(r *protocol.BinRequest, op uint8, quiet bool) {
 		s.binItem(r, &it, withKey, withValue)
 		return it, cache.OpMeta | cache.OpBump
 	})
+	if err != nil {
+		s.binJournalError(r, err)
+		return
+	}
 	s.stats.Inc(stats.CmdTouch)
 	if hit {
 		s.stats.Inc(stats.TouchHits)
@@ -65,7 +70,7 @@ func (s *session) binUpdate(r *protocol.BinRequest, op uint8, quiet bool) {
 	exp := binExptime(binary.BigEndian.Uint32(r.Extras[4:]), s.now)
 	status := protocol.BinStatusOK
 	reqCAS := s.binStoreCAS(r.CAS)
-	cas, err := s.cache.Do(r.Key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	cas, err := s.do(r.Key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		s.binLookup(l)
 		switch {
 		case reqCAS != 0:
@@ -89,6 +94,10 @@ func (s *session) binUpdate(r *protocol.BinRequest, op uint8, quiet bool) {
 		}
 		return cache.Item{Key: r.Key, Value: r.Value, Flags: flags, Exptime: exp}, cache.OpPut
 	})
+	if errors.Is(err, errJournal) {
+		s.binJournalError(r, err)
+		return
+	}
 	if err != nil {
 		s.binStoreFailed(r, err, op == protocol.BinSet, "Out of memory allocating item")
 		return
@@ -119,7 +128,7 @@ func (s *session) binStoreFailed(r *protocol.BinRequest, err error, isSet bool, 
 
 // binDelete removes key without a reply.
 func (s *session) binDelete(key []byte) {
-	s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		return it, cache.OpDelete
 	})
 }
@@ -129,7 +138,7 @@ func (s *session) binDelete(key []byte) {
 func (s *session) binConcat(r *protocol.BinRequest, isAppend, quiet bool) {
 	status := protocol.BinStatusOK
 	reqCAS := s.binStoreCAS(r.CAS)
-	cas, err := s.cache.Do(r.Key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	cas, err := s.do(r.Key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		s.binLookup(l)
 		if l != cache.Hit {
 			status = protocol.BinStatusNotStored
@@ -149,6 +158,10 @@ func (s *session) binConcat(r *protocol.BinRequest, isAppend, quiet bool) {
 		return cache.Item{Key: r.Key, Value: v, Flags: it.Flags, Exptime: it.Exptime}, cache.OpPut
 	})
 	s.stats.Inc(stats.CmdSet)
+	if errors.Is(err, errJournal) {
+		s.binJournalError(r, err)
+		return
+	}
 	if err != nil {
 		// memcached fails the combined allocation inside the store:
 		// append and prepend then answer "Not stored."
@@ -168,7 +181,7 @@ func (s *session) binConcat(r *protocol.BinRequest, isAppend, quiet bool) {
 
 func (s *session) binDeleteCmd(r *protocol.BinRequest, quiet bool) {
 	status := protocol.BinStatusOK
-	s.cache.Do(r.Key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	_, err := s.do(r.Key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		s.binLookup(l)
 		if l != cache.Hit {
 			status = protocol.BinStatusNotFound
@@ -180,6 +193,10 @@ func (s *session) binDeleteCmd(r *protocol.BinRequest, quiet bool) {
 		}
 		return it, cache.OpDelete
 	})
+	if err != nil {
+		s.binJournalError(r, err)
+		return
+	}
 	switch status {
 	case protocol.BinStatusOK:
 		s.stats.Inc(stats.DeleteHits)
@@ -204,7 +221,7 @@ func (s *session) binArith(r *protocol.BinRequest, incr, quiet bool) {
 	status := protocol.BinStatusOK
 	created := false
 	var result uint64
-	cas, err := s.cache.Do(r.Key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	cas, err := s.do(r.Key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		s.binLookup(l)
 		if l != cache.Hit {
 			if expRaw == binNoCreateExptime {
@@ -244,6 +261,10 @@ func (s *session) binArith(r *protocol.BinRequest, incr, quiet bool) {
 		s.scratch = b
 		return cache.Item{Key: r.Key, Value: b, Flags: it.Flags, Exptime: it.Exptime}, cache.OpPut
 	})
+	if errors.Is(err, errJournal) {
+		s.binJournalError(r, err)
+		return
+	}
 	if err != nil {
 		msg := "Out of memory incrementing value"
 		if created {

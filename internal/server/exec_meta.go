@@ -139,6 +139,10 @@ func finalExptime(r *protocol.MetaRequest, exptime, now int64, created bool) int
 // metaStoreError answers a failed OpPut the way memcached answers a failed
 // item allocation.
 func (s *session) metaStoreError(err error) {
+	if errors.Is(err, errJournal) {
+		s.out = protocol.AppendLine(s.out, serverError(err))
+		return
+	}
 	if errors.Is(err, cache.ErrTooLarge) {
 		s.stats.Inc(stats.StoreTooLarge)
 		s.out = append(s.out, "SERVER_ERROR object too large for cache\r\n"...)
@@ -158,7 +162,7 @@ func (s *session) metaGet(r *protocol.MetaRequest) {
 		found, created, ttlSet bool
 		view                   cache.Item // the vivified item, for the reply after Do
 	)
-	cas, err := s.cache.Do(key, now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	cas, err := s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		switch l {
 		case cache.Expired:
 			s.stats.Inc(stats.GetExpired)
@@ -195,6 +199,10 @@ func (s *session) metaGet(r *protocol.MetaRequest) {
 		}
 		return it, op
 	})
+	if errors.Is(err, errJournal) {
+		s.out = protocol.AppendLine(s.out, serverError(err))
+		return
+	}
 	if created && err != nil {
 		// memcached answers a placeholder it cannot allocate as a miss.
 		created, found, ttlSet = false, false, false
@@ -326,7 +334,7 @@ func (s *session) metaSet(r *protocol.MetaRequest, buf []byte, n int) step {
 	if metaItemSize(len(key), r.DataLen, r.ClientFlags, !s.srv.cfg.NoCAS) > s.srv.cfg.MaxItemSize {
 		// memcached also drops the old value so that a failed set cannot
 		// leave stale data behind, then swallows the data block.
-		s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+		s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 			return it, cache.OpDelete
 		})
 		s.stats.Inc(stats.StoreTooLarge)
@@ -363,7 +371,7 @@ func (s *session) metaSet(r *protocol.MetaRequest, buf []byte, n int) step {
 		exptime = metaExptime(r.TTL, s.now)
 	}
 	code := protocol.MetaNS
-	cas, err := s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	cas, err := s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		next := cache.Item{Key: key, Value: data, Flags: r.ClientFlags, Exptime: exptime}
 		if l != cache.Hit {
 			switch mode {
@@ -417,7 +425,7 @@ func (s *session) metaSet(r *protocol.MetaRequest, buf []byte, n int) step {
 		return it, 0 // add over a live item: NS
 	})
 	if err != nil {
-		if mode == msAppend || mode == msPrepend {
+		if (mode == msAppend || mode == msPrepend) && !errors.Is(err, errJournal) {
 			code = protocol.MetaNS // memcached: the joined item could not be allocated
 		} else {
 			s.metaStoreError(err)
@@ -451,7 +459,7 @@ func (s *session) metaDelete(r *protocol.MetaRequest) {
 	key := s.metaKey(r)
 	now := s.now
 	code := protocol.MetaNF
-	_, err := s.cache.Do(key, now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	_, err := s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		if l != cache.Hit {
 			s.stats.Inc(stats.DeleteMisses)
 			return it, 0
@@ -499,7 +507,7 @@ func (s *session) metaArith(r *protocol.MetaRequest) {
 		num                 [20]byte
 		numLen              int
 	)
-	cas, err := s.cache.Do(key, now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	cas, err := s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		if l != cache.Hit {
 			if !r.Has('N') {
 				if incr {
@@ -522,7 +530,7 @@ func (s *session) metaArith(r *protocol.MetaRequest) {
 			code = protocol.MetaEX
 			return it, 0
 		}
-		v, good := protocol.MetaCounter(it.Value)
+		v, good := protocol.ParseCounter(it.Value)
 		if !good {
 			nonNum = true
 			return it, 0
@@ -655,7 +663,7 @@ func (s *session) metaDebug(r *protocol.MetaRequest) {
 	now := s.now
 	s.stats.Inc(stats.CmdMeta)
 	found := false
-	s.cache.Do(key, now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		if l != cache.Hit {
 			return it, 0
 		}

@@ -8,6 +8,7 @@ package server
 // value) it is kept, because clients have been written against it.
 
 import (
+	"errors"
 	"strconv"
 
 	"petrel/internal/cache"
@@ -43,6 +44,9 @@ func (s *session) execText(buf []byte) step {
 	mark := len(s.out)
 	st := step{n: n}
 	if r.Err != protocol.TextOK {
+		if r.Err == protocol.TextErrUnknown && s.cmdlogCommand(buf[:n]) {
+			return st // Petrel's `cmdlog` extension (cmdlog.go)
+		}
 		s.stats.Inc(stats.ProtocolErrors)
 		if r.Cmd == protocol.TextFlushAll {
 			s.stats.Inc(stats.CmdFlush) // memcached counts it before checking the delay
@@ -73,7 +77,10 @@ func (s *session) execText(buf []byte) step {
 			// flush bites a second early and takes that second's items.
 			at = s.absExptime(r.Exptime) - 1
 		}
-		s.cache.FlushAll(s.now, at)
+		if err := s.flushAll(at); err != nil {
+			s.out = protocol.AppendLine(s.out, serverError(err))
+			break
+		}
 		s.out = append(s.out, protocol.ReplyOK...)
 	case protocol.TextVersion:
 		s.out = protocol.AppendLine(append(s.out, "VERSION "...), Version)
@@ -152,7 +159,7 @@ func (s *session) textGet(r *protocol.TextRequest) {
 	}
 	for _, key := range r.Keys {
 		var lookup cache.Lookup
-		s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+		_, err := s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 			lookup = l
 			if l != cache.Hit {
 				return it, 0
@@ -164,6 +171,12 @@ func (s *session) textGet(r *protocol.TextRequest) {
 			}
 			return it, cache.OpBump
 		})
+		if err != nil {
+			// Only gat can fail (its touch was not journaled): the rest
+			// of the keys are abandoned, as memcached does on an error.
+			s.out = protocol.AppendLine(s.out, serverError(err))
+			return
+		}
 		s.countGet(lookup, touch)
 	}
 	s.out = append(s.out, protocol.ReplyEnd...)
@@ -208,7 +221,7 @@ func (s *session) textStore(r *protocol.TextRequest, buf []byte) step {
 	}
 	cmd, exp := r.Cmd, s.absExptime(r.Exptime)
 	reply := protocol.ReplyStored
-	_, err := s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	_, err := s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		hit := l == cache.Hit
 		switch cmd {
 		case protocol.TextAdd:
@@ -252,6 +265,8 @@ func (s *session) textStore(r *protocol.TextRequest, buf []byte) step {
 	switch {
 	case err == nil:
 		s.out = append(s.out, reply...)
+	case errors.Is(err, errJournal):
+		s.out = protocol.AppendLine(s.out, serverError(err))
 	case cmd == protocol.TextAppend || cmd == protocol.TextPrepend:
 		// memcached's append fails its allocation quietly.
 		s.out = append(s.out, protocol.ReplyNotStored...)
@@ -272,20 +287,24 @@ func (s *session) textStore(r *protocol.TextRequest, buf []byte) step {
 
 // deleteKey removes key without counting a delete.
 func (s *session) deleteKey(key []byte) {
-	s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		return it, cache.OpDelete
 	})
 }
 
 func (s *session) textDelete(r *protocol.TextRequest) {
 	hit := false
-	s.cache.Do(r.Key(), s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	_, err := s.do(r.Key(), func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		hit = l == cache.Hit
 		if hit {
 			return it, cache.OpDelete
 		}
 		return it, 0
 	})
+	if err != nil {
+		s.out = protocol.AppendLine(s.out, serverError(err))
+		return
+	}
 	if hit {
 		s.stats.Inc(stats.DeleteHits)
 		s.out = append(s.out, protocol.ReplyDeleted...)
@@ -298,7 +317,7 @@ func (s *session) textDelete(r *protocol.TextRequest) {
 func (s *session) textTouch(r *protocol.TextRequest) {
 	s.stats.Inc(stats.CmdTouch)
 	exp, hit := s.absExptime(r.Exptime), false
-	s.cache.Do(r.Key(), s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	_, err := s.do(r.Key(), func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		hit = l == cache.Hit
 		if !hit {
 			return it, 0
@@ -306,6 +325,10 @@ func (s *session) textTouch(r *protocol.TextRequest) {
 		it.Exptime = exp
 		return it, cache.OpMeta | cache.OpBump
 	})
+	if err != nil {
+		s.out = protocol.AppendLine(s.out, serverError(err))
+		return
+	}
 	if hit {
 		s.stats.Inc(stats.TouchHits)
 		s.out = append(s.out, protocol.ReplyTouched...)
@@ -326,12 +349,12 @@ func (s *session) textArith(r *protocol.TextRequest) {
 	}
 	var res uint64
 	found, numeric := false, false
-	_, err := s.cache.Do(r.Key(), s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+	_, err := s.do(r.Key(), func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		if l != cache.Hit {
 			return it, 0
 		}
 		found = true
-		v, ok := protocol.ParseIncrValue(it.Value)
+		v, ok := protocol.ParseCounter(it.Value)
 		if !ok {
 			return it, 0
 		}
@@ -354,6 +377,8 @@ func (s *session) textArith(r *protocol.TextRequest) {
 		return it, cache.OpPut
 	})
 	switch {
+	case errors.Is(err, errJournal):
+		s.out = protocol.AppendLine(s.out, serverError(err))
 	case !found:
 		s.stats.Inc(misses)
 		s.out = append(s.out, protocol.ReplyNotFound...)

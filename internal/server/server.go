@@ -44,6 +44,10 @@ type Server struct {
 	verbose atomic.Int32
 	logger  *log.Logger
 	metrics *metrics
+	dur     *durable // nil when durability is off (durable.go)
+
+	clog   cmdlogHub   // the command logger (cmdlog.go)
+	status statusRates // the status page's recent looks at the counters (status.go)
 
 	currConns   atomic.Int64
 	totalConns  atomic.Uint64
@@ -117,6 +121,12 @@ func New(cfg Config) (*Server, error) {
 		srv.exec = (*session).exec
 	}
 	srv.metrics = newMetrics(srv)
+	if err := srv.openDurable(); err != nil {
+		return nil, err
+	}
+	if err := srv.initCmdlog(); err != nil {
+		return nil, err
+	}
 	return srv, nil
 }
 
@@ -133,10 +143,15 @@ func (srv *Server) logf(level int, format string, args ...any) {
 // ApplyRuntime sets GOMAXPROCS from -t and GOMEMLIMIT from -m unless the
 // environment already chose them. It returns what it did, for the log.
 //
-// The memory limit is the item memory plus a quarter for the index, the
-// connections' buffers and the collector's headroom, plus 64 MiB for the
-// runtime: a soft target that makes the collector work harder before the
-// process grows far beyond -m, never a cap that refuses allocations.
+// The item segments are mapped outside the Go heap (internal/cache), and
+// GOMEMLIMIT does not count such memory, so the limit covers only what is
+// on the heap: the hash index (9 to 14 bytes per item, -m/8 covers items
+// averaging 110 bytes or more) and a fixed 64 MiB for connection buffers,
+// the journal and the runtime. It is a soft target that makes the
+// collector work harder before the heap grows past it, never a cap that
+// refuses allocations; the index holds no pointers, so a collection that
+// comes early costs little. Where the segments are on the heap (a race
+// detector build) the item memory is added.
 func ApplyRuntime(cfg Config) []string {
 	var notes []string
 	if cfg.Threads > 0 && os.Getenv("GOMAXPROCS") == "" {
@@ -144,11 +159,21 @@ func ApplyRuntime(cfg Config) []string {
 		notes = append(notes, fmt.Sprintf("GOMAXPROCS=%d (from -t)", cfg.Threads))
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		limit := cfg.MemoryMB<<20 + cfg.MemoryMB<<20/4 + 64<<20
+		limit := memoryLimit(cfg.MemoryMB<<20, cache.OffHeap())
 		debug.SetMemoryLimit(limit)
 		notes = append(notes, fmt.Sprintf("GOMEMLIMIT=%dMiB (from -m %d)", limit>>20, cfg.MemoryMB))
 	}
 	return notes
+}
+
+// memoryLimit is the GOMEMLIMIT for items bytes of segment memory (see
+// ApplyRuntime).
+func memoryLimit(items int64, offHeap bool) int64 {
+	limit := 64<<20 + items/8
+	if !offHeap {
+		limit += items
+	}
+	return limit
 }
 
 // Listen opens every configured socket: TCP on each -l address, or the unix
@@ -457,6 +482,8 @@ func (srv *Server) shutdown() {
 		cancel()
 	}
 	srv.bgWG.Wait()
+	srv.closeDurable()
+	srv.closeCmdlog()
 }
 
 func (srv *Server) closeListenersLocked() {

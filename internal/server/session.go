@@ -5,6 +5,7 @@ package server
 
 import (
 	"petrel/internal/cache"
+	"petrel/internal/journal"
 	"petrel/internal/protocol"
 	"petrel/internal/stats"
 )
@@ -37,6 +38,12 @@ type session struct {
 
 	txt  protocol.TextRequest // the classic text parser's reusable request (exec_text.go)
 	meta protocol.MetaRequest // the meta parser's reusable request (exec_meta.go)
+	clog *cmdlogSession       // the command logger's state, once it logged a request (cmdlog_capture.go)
+
+	// holdSeq is the journal sequence the batch's replies wait for, and rec
+	// the record s.do builds (durable.go).
+	holdSeq uint64
+	rec     journal.Record
 }
 
 // exec runs the first complete request in buf and appends its reply to s.out.

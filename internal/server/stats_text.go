@@ -124,6 +124,7 @@ func (srv *Server) generalStats(emit func(name, value string)) {
 	emit("segments_evicted", u64(cs.SegmentsEvicted))
 	emit("segments_expired", u64(cs.SegmentsExpired))
 	emit("hash_slots", u64(cs.IndexSlots))
+	srv.durableStats(emit) // Petrel-only fields, after memcached's (durable_stats.go)
 }
 
 func yesNo(b bool) string {

@@ -135,12 +135,19 @@ func (u *udpWorker) run(id uint16, body []byte, to netip.AddrPort, scratch []byt
 		fam := classify(body)
 		s.out = s.out[:0]
 		st := srv.exec(s, body)
+		if l := srv.clog.cur.Load(); l != nil {
+			s.logUDP(l, to, body, st, 0) // cmdlog_capture.go
+		}
 		if st.n == 0 || st.n > len(body) {
 			return
 		}
 		fams[fam]++
 		body = body[st.n:]
 		body = body[min(st.swallow, len(body)):]
+		if err := s.awaitDurable(); err != nil {
+			srv.logger.Printf("udp reply to %v dropped, it is not durable: %v", to, err)
+			s.out = s.out[:0]
+		}
 		if len(s.out) > 0 {
 			if err := frameUDP(id, s.out, scratch, send); err != nil {
 				srv.logf(1, "udp reply to %v: %v", to, err)

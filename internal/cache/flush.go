@@ -1,0 +1,113 @@
+package cache
+
+// flush_all, ordered by CAS. Every CAS the cache hands out or is handed
+// (the counter, Config.NextCAS, OpKeepCAS) raises one high-water mark,
+// Cache.cas, and the internal counter draws above it. An immediate flush
+// records that mark, and invalidates exactly the items whose CAS is at or
+// below it: everything stored before the flush, and nothing stored after.
+// memcached 1.6 does the same with its oldest_cas (plus a time test that
+// Petrel does not need).
+//
+// The mark kept is one above the high-water mark, so that 0 means no flush
+// and a flush of an empty cache still covers a kept CAS of 0.
+//
+// A delayed flush (flush_all N) is due at a time, not at a CAS. It is
+// turned into a mark by the first caller that sees the clock at or past
+// that time: Do does so before it looks anything up or draws a CAS, so an
+// item stored by a Do that saw now >= at lies above the mark and survives,
+// and one stored before lies below it. Maintain (whole-segment expiry)
+// converts it the same way. The conversion takes flushMu, so two callers
+// cannot record different marks.
+//
+// Limits, shared with memcached: an item stored with a kept CAS at or below
+// the current mark (meta E with a small token) reads as flushed at once,
+// and a kept CAS of 0 is covered by any flush. A kept CAS above the counter
+// moves the counter up, so later items stay above it (up to casOrderLimit).
+
+// flushState is the published flush state. Each flush that has taken
+// effect invalidates a superset of the ones before it, so one mark is kept,
+// plus at most one delayed flush not yet due, which a later flush_all
+// replaces as in memcached.
+type flushState struct {
+	mark uint64 // items with CAS below mark are flushed; 0 until the first flush
+	at   int64  // a delayed flush due at this unix time; 0 if none
+}
+
+// flushMark returns the CAS mark in force at now, converting a delayed
+// flush that has come due. Callers may hold a shard lock (flushMu is a
+// leaf).
+func (c *Cache) flushMark(now int64) uint64 {
+	f := c.flush.Load()
+	if f == nil {
+		return 0
+	}
+	if f.at != 0 && now >= f.at {
+		c.flushMu.Lock()
+		f = c.dueLocked(now)
+		c.flushMu.Unlock()
+	}
+	return f.mark
+}
+
+// dueLocked converts a due delayed flush into a mark and returns the state.
+// Called with flushMu held.
+func (c *Cache) dueLocked(now int64) *flushState {
+	f := c.flush.Load()
+	if f == nil || f.at == 0 || now < f.at {
+		return f
+	}
+	f = &flushState{mark: max(f.mark, c.cas.Load()+1)}
+	c.flush.Store(f)
+	return f
+}
+
+// flushedBy reports whether a flush mark covers an item's CAS.
+func flushedBy(mark, cas uint64) bool { return cas < mark }
+
+// FlushAll invalidates every item stored at or before at once now >= at.
+// An immediate flush (at <= now) invalidates exactly the items stored
+// before it, so an item stored after it in the same second survives.
+func (c *Cache) FlushAll(now, at int64) {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	var f flushState
+	if old := c.dueLocked(now); old != nil {
+		f = *old
+	}
+	if at <= now {
+		f.mark, f.at = max(f.mark, c.cas.Load()+1), 0
+	} else {
+		f.at = at
+	}
+	c.flush.Store(&f)
+}
+
+// casOrderLimit bounds the CAS values that move the high-water mark, so
+// that a client's meta E token near 2^64 cannot make the counter wrap.
+// Counters and journal sequences never get near it; an item kept with a CAS
+// above it is not ordered against flush_all and survives it.
+const casOrderLimit = 1 << 62
+
+// noteCAS raises the CAS high-water mark to cas.
+func (c *Cache) noteCAS(cas uint64) {
+	if cas >= casOrderLimit {
+		return
+	}
+	for {
+		old := c.cas.Load()
+		if cas <= old || c.cas.CompareAndSwap(old, cas) {
+			return
+		}
+	}
+}
+
+// nextCAS draws a CAS for a new item: Config.NextCAS's, else one above
+// every CAS so far.
+func (c *Cache) nextCAS() uint64 {
+	if c.cfg.NextCAS != nil {
+		v := c.cfg.NextCAS()
+		c.noteCAS(v)
+		return v
+	}
+	return c.cas.Add(1)
+}

@@ -1,0 +1,207 @@
+package server
+
+// Durability, as Amazon MemoryDB does it (SIGMOD'24): a command runs in
+// memory, its effect is appended to the journal inside the cache's per-key
+// critical section, the item's CAS becomes the record's sequence, and every
+// reply is held until the journal is durable up to the highest sequence the
+// batch wrote or read. The executors know nothing of this beyond calling
+// s.do instead of s.cache.Do and s.flushAll instead of s.cache.FlushAll, and
+// answering errJournal with SERVER_ERROR.
+//
+// Which effects are journaled:
+//
+//   - OpPut: a Set record with the resulting item (set, add, cas, append,
+//     incr, ...). A put of a stale item (meta delete with I, a stale meta
+//     cas) is journaled as a Delete: the stale mark is not in the record
+//     format, and after a restart an invalidated item must not come back as
+//     fresh, so it comes back as a miss and is recached.
+//   - OpDelete: a Delete record, even on a miss (the failed-set cleanup);
+//     the storage backend may hold the key even when memory does not.
+//   - OpMeta whose Exptime changed (touch, gat, mg T): a Touch record. Touch
+//     keeps the item's CAS, as memcached does, so a reader on another
+//     connection can see the new TTL before it is durable (only mg t shows
+//     it); a TTL in the past makes the item a miss, and misses are held.
+//   - Other OpMeta changes (the meta win token, Fetched, Atime) are soft
+//     state and are not journaled: after a restart no token is outstanding.
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"syscall"
+
+	"petrel/internal/cache"
+	"petrel/internal/journal"
+	"petrel/internal/protocol"
+	"petrel/internal/storage"
+)
+
+// errJournal is what s.do returns when the journal refused a mutation; the
+// mutation was not applied and the client gets a server error.
+var errJournal = errors.New("journal unavailable")
+
+// durable is the server's journal and the state around it. It is nil when
+// durability is off.
+type durable struct {
+	cfg  DurableConfig
+	mode string // sync or async
+	j    *journal.Local
+	lock *storage.Lock // the data directory's journal writer lock
+	back *backing      // the storage backend and its storer (recover_storage.go)
+
+	// failedLogged is set once the journal's failure has been logged.
+	failedLogged atomic.Bool
+	recovery     recoveryStats
+
+	// warming is set while the memory tier is being loaded with
+	// --accept-during-warmup; live mutations then mark their keys so that
+	// loading never overwrites them (recover.go).
+	warming atomic.Pointer[warmGuard]
+}
+
+// hold raises the sequence the current batch's replies wait for.
+func (s *session) hold(seq uint64) {
+	if seq > s.holdSeq {
+		s.holdSeq = seq
+	}
+}
+
+// do is s.cache.Do with durability: see the file comment. It returns the
+// cache's result, or an error wrapping errJournal when the journal refused
+// the mutation, in which case nothing changed and the replies the callback
+// appended to s.out are taken back.
+func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op)) (uint64, error) {
+	d := s.srv.dur
+	if d == nil {
+		return s.cache.Do(key, s.now, fn)
+	}
+	var jerr error
+	mark := len(s.out)
+	cas, err := s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+		oldExp, oldCAS := it.Exptime, it.CAS
+		next, op := fn(it, l)
+		if l == cache.Hit && oldCAS > d.j.DurableSeq() {
+			// The reply depends on a version that is not durable yet.
+			s.hold(oldCAS)
+		}
+		rec := &s.rec
+		switch {
+		case op&cache.OpPut != 0 && next.Stale:
+			*rec = journal.Record{Type: journal.TypeDelete, Key: key}
+		case op&cache.OpPut != 0:
+			*rec = journal.Record{Type: journal.TypeSet, Key: key, Value: next.Value, Flags: next.Flags, Exptime: next.Exptime}
+		case op&cache.OpDelete != 0:
+			*rec = journal.Record{Type: journal.TypeDelete, Key: key}
+		case op&cache.OpMeta != 0 && l == cache.Hit && next.Exptime != oldExp:
+			*rec = journal.Record{Type: journal.TypeTouch, Key: key, Exptime: next.Exptime}
+		default:
+			if l != cache.Hit {
+				s.holdMiss(d)
+			}
+			return next, op
+		}
+		seq, err := d.j.Append(rec)
+		*rec = journal.Record{} // drop the references to cache memory
+		if err != nil {
+			jerr = err
+			s.out = s.out[:mark]
+			return it, 0
+		}
+		if w := d.warming.Load(); w != nil {
+			w.mark(key, seq)
+		}
+		s.hold(seq)
+		if op&cache.OpPut != 0 {
+			next.CAS = seq
+			op |= cache.OpKeepCAS
+		}
+		return next, op
+	})
+	if jerr != nil {
+		d.noteFailure(s.srv, jerr)
+		return 0, fmt.Errorf("%w: %w", errJournal, jerr)
+	}
+	return cas, err
+}
+
+// holdMiss holds a reply that found no item until everything appended so
+// far is durable: the absence may come from a delete that is not. A failed
+// journal will never get there; misses then go out at once (whatever the
+// failed records did is unknown, as for any unacknowledged write).
+func (s *session) holdMiss(d *durable) {
+	if last := d.j.LastSeq(); last > d.j.DurableSeq() && last > s.holdSeq && d.j.Err() == nil {
+		s.hold(last)
+	}
+}
+
+// flushAll is s.cache.FlushAll with durability: a FlushAll record is
+// appended first, so that it is ordered after every write it invalidates.
+func (s *session) flushAll(at int64) error {
+	d := s.srv.dur
+	if d == nil {
+		s.cache.FlushAll(s.now, at)
+		return nil
+	}
+	seq, err := d.j.Append(&journal.Record{Type: journal.TypeFlushAll, At: at})
+	if err != nil {
+		d.noteFailure(s.srv, err)
+		return fmt.Errorf("%w: %w", errJournal, err)
+	}
+	if w := d.warming.Load(); w != nil {
+		w.flushed(seq)
+	}
+	s.cache.FlushAll(s.now, at)
+	s.hold(seq)
+	return nil
+}
+
+// awaitDurable waits until the batch's replies may be sent: everything
+// they depend on is acknowledged by the journal (written and fdatasync'ed
+// in sync mode, written to the operating system in async mode). An error
+// means they never will be, and the replies must not be sent.
+func (s *session) awaitDurable() error {
+	d := s.srv.dur
+	if d == nil || s.holdSeq == 0 {
+		return nil
+	}
+	seq := s.holdSeq
+	s.holdSeq = 0
+	if err := d.j.WaitDurable(seq); err != nil {
+		d.noteFailure(s.srv, err)
+		return fmt.Errorf("waiting for journal sequence %d: %w", seq, err)
+	}
+	return nil
+}
+
+// serverError is the SERVER_ERROR line for a journal failure. It names
+// the operating system's cause (ENOSPC, EIO) when there is one, for the
+// operator reading client logs; the full error, with file and offset, is in
+// the server's log.
+func serverError(err error) string {
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &errno):
+		return "SERVER_ERROR journal unavailable: " + errno.Error()
+	case errors.Is(err, journal.ErrClosed):
+		return "SERVER_ERROR journal closed: shutting down"
+	}
+	return "SERVER_ERROR journal unavailable"
+}
+
+// noteFailure logs the journal's failure once, loudly.
+func (d *durable) noteFailure(srv *Server, err error) {
+	if !errors.Is(err, journal.ErrFailed) {
+		return
+	}
+	if d.failedLogged.CompareAndSwap(false, true) {
+		srv.logger.Printf("JOURNAL FAILED: %v; writes now get SERVER_ERROR, reads of durable data go on; restart petrel once the disk is fixed", err)
+	}
+}
+
+// binStatusInternal is the binary protocol's "Internal error" status,
+// which a journal failure answers with its cause as the message.
+const binStatusInternal uint16 = 0x84
+
+func (s *session) binJournalError(r *protocol.BinRequest, err error) {
+	s.out = protocol.AppendBinErrorText(s.out, r.Opcode, binStatusInternal, r.Opaque, serverError(err)[len("SERVER_ERROR "):])
+}

@@ -1,0 +1,176 @@
+package server
+
+// The storage backend beside the journal: the embedded Pebble store in
+// DIR/pebble, fed by the storer (internal/storage), which applies the
+// journal in the background and truncates it behind itself. At start the
+// memory tier is warmed from the backend first (the most recently written
+// items, up to the memory limit: storage.Warm), then from the journal
+// records the backend has not applied.
+//
+// The storer normally runs in the server. When another process holds the
+// data directory's storer lock (`petrel storer` running off the serving
+// box), the server opens the store read-only to warm from it, runs no
+// storer, and truncates its journal below the sequence that process
+// reports it holds durably (storage.ReadAppliedMark).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"petrel/internal/journal"
+	"petrel/internal/storage"
+)
+
+// backing is the durable state's storage side.
+type backing struct {
+	lock     *storage.Lock                  // the storer lock, when the storer runs here
+	store    *storage.Pebble                // open while the storer runs here
+	storer   atomic.Pointer[storage.Storer] // set once it runs
+	external bool                           // another process runs the storer
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// openBacking opens the store for warm-up. It returns the backend to warm
+// from (nil for none) and the sequence it has applied.
+func (srv *Server) openBacking(d *durable) (*backing, storage.Backend, uint64, error) {
+	dir := d.cfg.DataDir
+	b := &backing{}
+	lock, err := storage.LockStorer(dir)
+	switch {
+	case errors.Is(err, storage.ErrLocked):
+		b.external = true
+		srv.logger.Printf("storage: %v: the storer runs in another process; warming read-only", err)
+		p, err := storage.OpenPebble(storage.PebbleDir(dir), storage.PebbleOptions{ReadOnly: true})
+		if err != nil {
+			srv.logger.Printf("storage: cannot open %s read-only (%v); warming from the journal alone", storage.PebbleDir(dir), err)
+			return b, nil, 0, nil
+		}
+		applied, _ := p.AppliedSeq(context.Background())
+		return b, p, applied, nil
+	case err != nil:
+		return nil, nil, 0, err
+	}
+	b.lock = lock
+	p, err := storage.OpenPebble(storage.PebbleDir(dir), storage.PebbleOptions{
+		Logf: func(format string, args ...any) { srv.logf(2, "pebble: "+format, args...) },
+	})
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, 0, err
+	}
+	b.store = p
+	applied, err := p.AppliedSeq(context.Background())
+	if err != nil {
+		p.Close()
+		lock.Unlock()
+		return nil, nil, 0, err
+	}
+	return b, p, applied, nil
+}
+
+// checkApplied refuses a journal that ends below what the backend holds:
+// new appends would reuse sequences the backend already has, and the
+// backend, which never goes back in time, would ignore them.
+func checkApplied(j *journal.Local, applied uint64) error {
+	if last := j.LastSeq(); applied > last {
+		return fmt.Errorf("the storage backend has applied up to sequence %d but the journal ends at %d "+
+			"(was the journal removed or cut by --repair?); move %s aside to rebuild the store from the journal, "+
+			"or restore the journal", applied, last, "the pebble directory")
+	}
+	return nil
+}
+
+// warmBackend loads the backend's items into the memory tier.
+func (srv *Server) warmBackend(d *durable, be storage.Backend, cut uint64) error {
+	limit := srv.cfg.MemoryMB << 20 * 9 / 10 // room for the journal tail and new writes
+	var total uint64
+	if s, ok := be.(storage.Sizer); ok {
+		items, _ := s.LiveSize()
+		total = uint64(max(items, 0))
+	}
+	p := newProgress(srv, "loading the store", total)
+	defer p.finish()
+	now := time.Now().Unix()
+	var rec journal.Record
+	var last int64
+	return storage.Warm(context.Background(), be, now, limit, func(it storage.Item) error {
+		if it.Version < cut {
+			return nil // a flush_all in the journal tail removes it
+		}
+		rec = journal.Record{Seq: it.Version, CAS: it.Version, Type: journal.TypeSet,
+			Key: it.Key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime}
+		if srv.apply(&rec, now, d.warming.Load()) {
+			d.recovery.items.Add(1)
+			d.recovery.bytes.Add(uint64(len(it.Key) + len(it.Value)))
+		}
+		return nil
+	}, func(items, bytes int64) {
+		p.add(uint64(items-last), 0)
+		p.bytes.Store(uint64(bytes))
+		last = items
+	})
+}
+
+// startStorer runs the storer in the background (when it runs here) and
+// the journal truncation for an external one.
+func (srv *Server) startStorer(d *durable, b *backing) {
+	ctx, cancel := context.WithCancel(context.Background())
+	b.cancel, b.done = cancel, make(chan struct{})
+	if b.external {
+		go func() {
+			defer close(b.done)
+			t := time.NewTicker(5 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					seq, err := storage.ReadAppliedMark(d.cfg.DataDir)
+					if err == nil && seq > 0 {
+						err = d.j.TruncateBelow(seq + 1)
+					}
+					if err != nil {
+						srv.logf(1, "journal truncation for the external storer: %v", err)
+					}
+				}
+			}
+		}()
+		return
+	}
+	st := storage.NewStorer(d.j, b.store, storage.StorerOptions{
+		Logf: func(format string, args ...any) { srv.logger.Printf("storer: "+format, args...) },
+	})
+	b.storer.Store(st)
+	go func() {
+		defer close(b.done)
+		err := st.Run(ctx)
+		if err != nil {
+			srv.logger.Printf("STORER STOPPED: %v; the journal keeps every write but is no longer truncated", err)
+		}
+	}()
+}
+
+// closeBacking stops the storer and closes the store (which flushes it).
+// The storer is not left to catch up: whatever it has not applied is in
+// the journal, which the next start replays.
+func (srv *Server) closeBacking(b *backing) {
+	if b == nil {
+		return
+	}
+	if b.done != nil {
+		b.cancel()
+		<-b.done
+	}
+	if b.store != nil {
+		if err := b.store.Close(); err != nil {
+			srv.logger.Printf("closing the store: %v", err)
+		}
+	}
+	_ = b.lock.Unlock()
+}

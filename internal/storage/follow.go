@@ -1,0 +1,381 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"petrel/internal/journal"
+)
+
+// DirJournal follows the journal files of a data directory that another
+// process (the server) writes: it is how `petrel storer` runs off the
+// serving process. It only reads; it never repairs a file, since the
+// writer owns them. A record counts as acknowledged here once it is
+// complete on disk with a good CRC. (The writer may not have fsynced it
+// yet; if the machine then loses power, the writer's recovery may cut it,
+// and the storer must then be restored from a snapshot. A storer in the
+// server process has no such window: it reads only acknowledged records.)
+//
+// TruncateBelow cannot delete the writer's files under it; it writes the
+// storer.applied mark (WriteAppliedMark) for the writer to truncate below.
+type DirJournal struct {
+	dataDir string
+	dir     string
+	poll    time.Duration
+
+	mu      sync.Mutex
+	tail    *cursor // finds the newest complete record
+	durable uint64
+	closed  bool
+}
+
+var _ journal.Journal = (*DirJournal)(nil)
+
+// OpenDirJournal follows dataDir's journal, polling for new records every
+// poll (default 50 ms).
+func OpenDirJournal(dataDir string, poll time.Duration) (*DirJournal, error) {
+	if poll <= 0 {
+		poll = 50 * time.Millisecond
+	}
+	d := &DirJournal{dataDir: dataDir, dir: JournalDir(dataDir), poll: poll}
+	segs, err := listSegmentFiles(d.dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 0 {
+		return nil, fmt.Errorf("storage: no journal segments in %s", d.dir)
+	}
+	d.tail = &cursor{dir: d.dir, seq: segs[0].first, tolerateTail: true}
+	if err := d.refresh(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// refresh advances the tail cursor over complete records.
+func (d *DirJournal) refresh() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var r journal.Record
+	for {
+		err := d.tail.read(&r)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		d.durable = r.Seq
+	}
+}
+
+// Append implements journal.Journal; a follower cannot append.
+func (d *DirJournal) Append(*journal.Record) (uint64, error) {
+	return 0, errors.New("storage: a followed journal is read-only")
+}
+
+// DurableSeq implements journal.Journal: the newest complete record seen.
+func (d *DirJournal) DurableSeq() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.durable
+}
+
+// WaitDurable implements journal.Journal by polling the files.
+func (d *DirJournal) WaitDurable(seq uint64) error {
+	for {
+		if err := d.refresh(); err != nil {
+			return err
+		}
+		d.mu.Lock()
+		done, closed := d.durable >= seq, d.closed
+		d.mu.Unlock()
+		if done {
+			return nil
+		}
+		if closed {
+			return journal.ErrClosed
+		}
+		time.Sleep(d.poll)
+	}
+}
+
+// ReadFrom implements journal.Journal.
+func (d *DirJournal) ReadFrom(seq uint64) (journal.Reader, error) {
+	segs, err := listSegmentFiles(d.dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 0 || seq < segs[0].first {
+		first := uint64(0)
+		if len(segs) > 0 {
+			first = segs[0].first
+		}
+		return nil, fmt.Errorf("%w: %d is below the oldest record kept, %d", journal.ErrTruncated, seq, first)
+	}
+	return &dirReader{d: d, c: &cursor{dir: d.dir, seq: seq, tolerateTail: true}}, nil
+}
+
+// TruncateBelow implements journal.Journal by telling the writer.
+func (d *DirJournal) TruncateBelow(seq uint64) error {
+	if seq == 0 {
+		return nil
+	}
+	return WriteAppliedMark(d.dataDir, seq-1)
+}
+
+// Err implements journal.Journal.
+func (d *DirJournal) Err() error { return nil }
+
+// DiskBytes is the size of the segment files.
+func (d *DirJournal) DiskBytes() int64 {
+	segs, err := listSegmentFiles(d.dir)
+	if err != nil {
+		return -1
+	}
+	var n int64
+	for _, s := range segs {
+		if fi, err := os.Stat(s.path); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// Close implements journal.Journal.
+func (d *DirJournal) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	d.tail.close()
+	return nil
+}
+
+type dirReader struct {
+	d *DirJournal
+	c *cursor
+}
+
+func (r *dirReader) Next(rec *journal.Record) error {
+	if r.c.seq > r.d.DurableSeq() {
+		return io.EOF
+	}
+	return r.c.read(rec)
+}
+
+func (r *dirReader) Close() error { r.c.close(); return nil }
+
+// segFile is one journal segment file.
+type segFile struct {
+	first uint64
+	path  string
+}
+
+// The segment file format is internal/journal's (docs/durability.md):
+// "<20-digit first sequence>.journal", a 24-byte header (magic, version,
+// header size, first sequence, CRC32-C), then CRC-framed records.
+const (
+	segSuffix     = ".journal"
+	segHeaderSize = 24
+	segMagic      = "PTRLJRNL"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func listSegmentFiles(dir string) ([]segFile, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("storage: list journal %s: %w", dir, err)
+	}
+	var segs []segFile
+	for _, e := range ents {
+		digits, ok := strings.CutSuffix(e.Name(), segSuffix)
+		if !ok || len(digits) != 20 {
+			continue
+		}
+		first, err := strconv.ParseUint(digits, 10, 64)
+		if err != nil || first == 0 {
+			continue
+		}
+		segs = append(segs, segFile{first, filepath.Join(dir, e.Name())})
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
+	return segs, nil
+}
+
+func segmentHeader(first uint64) []byte {
+	h := make([]byte, segHeaderSize)
+	copy(h, segMagic)
+	binary.LittleEndian.PutUint16(h[8:], 1)
+	binary.LittleEndian.PutUint16(h[10:], segHeaderSize)
+	binary.LittleEndian.PutUint64(h[12:], first)
+	binary.LittleEndian.PutUint32(h[20:], crc32.Checksum(h[:20], castagnoli))
+	return h
+}
+
+func checkSegmentHeader(h []byte, first uint64) error {
+	if len(h) < segHeaderSize || string(h[:20]) != string(segmentHeader(first)[:20]) ||
+		binary.LittleEndian.Uint32(h[20:]) != crc32.Checksum(h[:20], castagnoli) {
+		return fmt.Errorf("bad segment header (want magic %q, version 1, first sequence %d)", segMagic, first)
+	}
+	return nil
+}
+
+// cursor reads records in sequence order across segment files. With
+// tolerateTail, a short or damaged frame at the end of the newest segment
+// is taken as not written yet (io.EOF), since a writer may be mid-write.
+type cursor struct {
+	dir          string
+	seq          uint64 // the sequence to return next
+	tolerateTail bool
+
+	f     *os.File
+	first uint64 // of the open segment
+	path  string
+	off   int64 // file offset of buf[r]
+	buf   []byte
+	r, w  int
+}
+
+// read decodes the next record into rec.
+func (c *cursor) read(rec *journal.Record) error {
+	for {
+		if c.f == nil {
+			if err := c.open(); err != nil {
+				return err
+			}
+		}
+		n, err := journal.DecodeRecord(c.buf[c.r:c.w], rec)
+		if err == nil {
+			c.r += n
+			c.off += int64(n)
+			if rec.Seq < c.seq {
+				continue // skipping to the start position
+			}
+			if rec.Seq != c.seq {
+				return fmt.Errorf("storage: journal %s offset %d: sequence %d where %d was expected: %w",
+					c.path, c.off-int64(n), rec.Seq, c.seq, journal.ErrCorrupt)
+			}
+			c.seq++
+			return nil
+		}
+		if errors.Is(err, journal.ErrShort) {
+			got, rerr := c.fill()
+			if rerr != nil {
+				return rerr
+			}
+			if got {
+				continue
+			}
+		}
+		// No complete record here. A newer segment means this one is
+		// finished, so leftovers are damage; in the newest one they may be
+		// a write in progress.
+		next, later, lerr := c.laterSegment()
+		switch {
+		case lerr != nil:
+			return lerr
+		case later && c.r == c.w && next == c.seq:
+			c.close()
+			continue
+		case later && c.r == c.w:
+			return fmt.Errorf("storage: journal %s ends at sequence %d but the next segment starts at %d: %w",
+				c.path, c.seq-1, next, journal.ErrCorrupt)
+		case later:
+			return fmt.Errorf("storage: journal %s offset %d: %v: %w", c.path, c.off, err, journal.ErrCorrupt)
+		case c.r == c.w || c.tolerateTail:
+			return io.EOF
+		}
+		return fmt.Errorf("storage: journal %s offset %d: %w", c.path, c.off, err)
+	}
+}
+
+// fill reads more of the open file and reports whether it got anything.
+func (c *cursor) fill() (bool, error) {
+	if c.r > 0 {
+		c.w = copy(c.buf, c.buf[c.r:c.w])
+		c.r = 0
+	}
+	need := 1 << 20
+	if c.w >= 8 {
+		need = max(need, 8+int(binary.LittleEndian.Uint32(c.buf)))
+	}
+	if len(c.buf) < need {
+		// A damaged length must not allocate a gigabyte: never more than
+		// the file holds from buf[0] on.
+		if fi, err := c.f.Stat(); err == nil && int64(need) > fi.Size()-c.off {
+			need = int(max(fi.Size()-c.off, int64(c.w)+1))
+		}
+		nb := make([]byte, max(need, len(c.buf)))
+		copy(nb, c.buf[:c.w])
+		c.buf = nb
+	}
+	n, err := c.f.ReadAt(c.buf[c.w:], c.off+int64(c.w))
+	c.w += n
+	if err != nil && !errors.Is(err, io.EOF) {
+		return n > 0, fmt.Errorf("storage: read %s: %w", c.path, err)
+	}
+	return n > 0, nil
+}
+
+// open opens the segment holding c.next.
+func (c *cursor) open() error {
+	segs, err := listSegmentFiles(c.dir)
+	if err != nil {
+		return err
+	}
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].first > c.seq }) - 1
+	if i < 0 {
+		return fmt.Errorf("%w: %d is below the oldest record kept", journal.ErrTruncated, c.seq)
+	}
+	f, err := os.Open(segs[i].path)
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	h := make([]byte, segHeaderSize)
+	if _, err := f.ReadAt(h, 0); err != nil {
+		f.Close()
+		if errors.Is(err, io.EOF) && c.tolerateTail && i == len(segs)-1 {
+			return io.EOF // created, header not written yet
+		}
+		return fmt.Errorf("storage: read %s: %w", segs[i].path, err)
+	}
+	if err := checkSegmentHeader(h, segs[i].first); err != nil {
+		f.Close()
+		return fmt.Errorf("storage: journal %s: %w", segs[i].path, err)
+	}
+	c.f, c.first, c.path, c.off, c.r, c.w = f, segs[i].first, segs[i].path, segHeaderSize, 0, 0
+	return nil
+}
+
+// laterSegment returns the first sequence of the segment after the open
+// one, if there is one.
+func (c *cursor) laterSegment() (uint64, bool, error) {
+	segs, err := listSegmentFiles(c.dir)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, s := range segs {
+		if s.first > c.first {
+			return s.first, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+func (c *cursor) close() {
+	if c.f != nil {
+		c.f.Close()
+		c.f = nil
+	}
+}

@@ -1,0 +1,503 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"petrel/internal/journal"
+)
+
+// Storer feeds a Backend from a Journal: it reads acknowledged records in
+// sequence order from the backend's applied sequence + 1, applies them in
+// batches, and truncates the journal below what the backend holds durably.
+// It is the "storer" of DESIGN.md and MemoryDB's off-path snapshotting: it
+// runs on its own goroutine, never touches the memory tier, never copies
+// the store, and holds back to a bounded share of one core, so serving
+// never waits on it. An Apply error is retried with capped exponential
+// backoff and jitter, forever, on the same batch: nothing is dropped or
+// reordered, and because Apply is idempotent a partial failure is harmless.
+// (The 2013 memcached-on-DynamoDB prototype lost 88% of write-behind sets
+// to throttling; here the journal absorbs the backlog instead.)
+type Storer struct {
+	j    journal.Journal
+	b    Backend
+	opts StorerOptions
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced when applied advances or Run ends
+	applied  uint64
+	durable  uint64
+	done     bool
+	runErr   error
+	samples  []sample // (journal seq, first seen) for the age of the backlog
+	avgBytes float64  // moving average of a record's encoded size
+	st       StorerStats
+}
+
+// StorerOptions configure a Storer. Zero values take the defaults.
+type StorerOptions struct {
+	MaxBatchRecords int // records per Apply; default 4096
+	MaxBatchBytes   int // bytes per Apply; default 4 MiB
+	// A backend that is not durable by itself (Flusher: Pebble without its
+	// WAL) is flushed once FlushBytes have been applied since the last
+	// flush, or FlushInterval after an unflushed apply. Truncation follows
+	// each flush. Defaults 64 MiB and 10 s.
+	FlushBytes    int64
+	FlushInterval time.Duration
+	// CPUShare bounds the fraction of one core the apply loop uses: after
+	// a batch that took w, it sleeps w·(1−share)/share. Default 0.5; 1
+	// disables pacing. Pebble's compactions are bounded separately (one
+	// at a time).
+	CPUShare  float64
+	RetryBase time.Duration // first backoff after a failed Apply; default 10 ms
+	RetryMax  time.Duration // backoff cap; default 5 s
+	Logf      func(format string, args ...any)
+	// Progress, when set, is called after every applied batch.
+	Progress func(Lag)
+}
+
+func (o *StorerOptions) setDefaults() {
+	if o.MaxBatchRecords <= 0 {
+		o.MaxBatchRecords = 4096
+	}
+	if o.MaxBatchBytes <= 0 {
+		o.MaxBatchBytes = 4 << 20
+	}
+	if o.FlushBytes <= 0 {
+		o.FlushBytes = 64 << 20
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 10 * time.Second
+	}
+	if o.CPUShare <= 0 || o.CPUShare > 1 {
+		o.CPUShare = 0.5
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 10 * time.Millisecond
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 5 * time.Second
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+}
+
+// Flusher is a backend whose Apply is not durable by itself. The storer
+// calls Flush and truncates the journal only below DurableAppliedSeq.
+// Backends without it are taken as durable once Apply returns.
+type Flusher interface {
+	Flush() error
+	DurableAppliedSeq() uint64
+}
+
+// ErrorKinder lets a backend name the kind of an Apply error ("throttled",
+// "timeout", …) for the retry metric.
+type ErrorKinder interface{ ErrorKind() string }
+
+// StorerStats are cumulative counters.
+type StorerStats struct {
+	Batches         uint64
+	Records         uint64 // records handed to Apply
+	Flushes         uint64
+	Truncations     uint64
+	TruncateErrors  uint64
+	Retries         map[string]uint64 // failed Applies by error kind
+	LastApplyError  string
+	LastFlushError  string
+	LastTruncateErr string
+}
+
+// Lag is the storer's position and backlog.
+type Lag struct {
+	AppliedSeq        uint64        // applied to the backend
+	DurableAppliedSeq uint64        // survives a crash; the journal is truncated below it
+	JournalSeq        uint64        // acknowledged in the journal
+	BacklogRecords    uint64        // JournalSeq − AppliedSeq
+	BacklogBytes      int64         // estimated from the average record size
+	OldestUnapplied   time.Duration // age of the oldest acknowledged, unapplied write (sampled)
+	JournalBytes      int64         // journal segment bytes on disk; -1 when unknown
+	Stats             StorerStats
+}
+
+type sample struct {
+	seq uint64
+	t   time.Time
+}
+
+// NewStorer returns a storer of j into b; Run starts it.
+func NewStorer(j journal.Journal, b Backend, opts StorerOptions) *Storer {
+	opts.setDefaults()
+	return &Storer{j: j, b: b, opts: opts, changed: make(chan struct{}),
+		st: StorerStats{Retries: map[string]uint64{}}}
+}
+
+// ErrStopped is returned by WaitApplied once Run has returned.
+var ErrStopped = errors.New("storage: storer stopped")
+
+// WaitApplied blocks until the backend has applied seq (write-through), or
+// the storer stops.
+func (s *Storer) WaitApplied(seq uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.applied < seq {
+		if s.done {
+			if s.runErr != nil {
+				return fmt.Errorf("%w: %w", ErrStopped, s.runErr)
+			}
+			return ErrStopped
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
+	}
+	return nil
+}
+
+// Lag reports the storer's position, backlog and counters.
+func (s *Storer) Lag() Lag {
+	jseq := s.j.DurableSeq()
+	now := time.Now()
+	s.mu.Lock()
+	s.observe(jseq, now)
+	l := Lag{AppliedSeq: s.applied, DurableAppliedSeq: s.durable, JournalSeq: jseq, JournalBytes: -1}
+	if jseq > s.applied {
+		l.BacklogRecords = jseq - s.applied
+		l.BacklogBytes = int64(float64(l.BacklogRecords) * s.avgBytes)
+		for _, sm := range s.samples {
+			if sm.seq > s.applied {
+				l.OldestUnapplied = now.Sub(sm.t)
+				break
+			}
+		}
+	}
+	l.Stats = s.st
+	l.Stats.Retries = make(map[string]uint64, len(s.st.Retries))
+	for k, v := range s.st.Retries {
+		l.Stats.Retries[k] = v
+	}
+	s.mu.Unlock()
+	switch j := s.j.(type) {
+	case interface{ Stats() journal.Stats }:
+		l.JournalBytes = j.Stats().SizeOnDisk
+	case interface{ DiskBytes() int64 }:
+		l.JournalBytes = j.DiskBytes()
+	}
+	return l
+}
+
+// observe records that the journal was acknowledged up to seq at t. The
+// samples are what the backlog's age is read from; s.mu is held.
+func (s *Storer) observe(seq uint64, t time.Time) {
+	n := len(s.samples)
+	i := 0
+	for i < n && s.samples[i].seq <= s.applied {
+		i++
+	}
+	if i > 0 {
+		s.samples = append(s.samples[:0], s.samples[i:]...)
+		n = len(s.samples)
+	}
+	switch {
+	case seq <= s.applied || (n > 0 && seq <= s.samples[n-1].seq):
+	case n > 0 && (n >= 1024 || t.Sub(s.samples[n-1].t) < 10*time.Millisecond):
+		// Coalesce into the last sample: newer records then look older
+		// than they are, never younger.
+		s.samples[n-1].seq = seq
+	default:
+		s.samples = append(s.samples, sample{seq, t})
+	}
+}
+
+// Run applies the journal until ctx is done or the journal is closed, and
+// returns why it stopped (nil for a closed journal or a cancelled ctx).
+func (s *Storer) Run(ctx context.Context) (err error) {
+	defer func() {
+		s.mu.Lock()
+		s.done, s.runErr = true, err
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+	}()
+	applied, err := s.b.AppliedSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("storage: storer: applied sequence: %w", err)
+	}
+	durable := applied
+	if f, ok := s.b.(Flusher); ok {
+		durable = f.DurableAppliedSeq()
+	}
+	if jseq := s.j.DurableSeq(); applied > jseq {
+		return fmt.Errorf("storage: storer: the backend has applied up to %d but the journal ends at %d: "+
+			"the journal was lost or replaced, refusing to apply new sequences below the backend's", applied, jseq)
+	}
+	s.mu.Lock()
+	s.applied, s.durable = applied, durable
+	s.mu.Unlock()
+	rd, err := s.j.ReadFrom(applied + 1)
+	if err != nil {
+		return fmt.Errorf("storage: storer: read the journal from %d: %w", applied+1, err)
+	}
+	defer rd.Close()
+	s.truncate(durable)
+
+	var (
+		batch       []journal.Record
+		arena       arena
+		unflushed   int64
+		flushBy     time.Time // when unflushed work must be flushed
+		waitCh      chan error
+		waitSeq     uint64
+		rec         journal.Record
+		lastPersist = time.Now()
+	)
+	for {
+		if err := ctx.Err(); err != nil {
+			return s.finish(unflushed)
+		}
+		start := time.Now()
+		batch, arena.used = batch[:0], 0
+		bytes := 0
+		var rerr error
+		for len(batch) < s.opts.MaxBatchRecords && bytes < s.opts.MaxBatchBytes {
+			if rerr = rd.Next(&rec); rerr != nil {
+				break
+			}
+			r := rec
+			r.Key, r.Value = arena.copy(rec.Key), arena.copy(rec.Value)
+			batch = append(batch, r)
+			bytes += journal.EncodedLen(&rec)
+		}
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			return fmt.Errorf("storage: storer: %w", rerr)
+		}
+		s.mu.Lock()
+		s.observe(s.j.DurableSeq(), start)
+		s.mu.Unlock()
+		if len(batch) == 0 {
+			if unflushed > 0 && !time.Now().Before(flushBy) {
+				unflushed = s.flush()
+			}
+			// Caught up: wait for the next record, or the flush deadline.
+			next := s.applied + 1
+			if waitCh == nil || waitSeq != next {
+				waitCh, waitSeq = make(chan error, 1), next
+				go func(ch chan error, seq uint64) { ch <- s.j.WaitDurable(seq) }(waitCh, next)
+			}
+			var timer <-chan time.Time
+			var t *time.Timer
+			if unflushed > 0 {
+				t = time.NewTimer(time.Until(flushBy))
+				timer = t.C
+			}
+			select {
+			case <-ctx.Done():
+				return s.finish(unflushed)
+			case err := <-waitCh:
+				waitCh = nil
+				if errors.Is(err, journal.ErrClosed) {
+					return s.finish(unflushed)
+				}
+				if err != nil {
+					// A failed journal may resume; what it acknowledged
+					// stays readable meanwhile.
+					s.opts.Logf("storer: journal: %v; retrying", err)
+					if !sleepCtx(ctx, s.opts.RetryMax) {
+						return s.finish(unflushed)
+					}
+				}
+			case <-timer:
+			}
+			if t != nil {
+				t.Stop()
+			}
+			continue
+		}
+		if err := s.apply(ctx, batch); err != nil {
+			return s.finish(unflushed) // only ctx ends the retries
+		}
+		last := batch[len(batch)-1].Seq
+		s.mu.Lock()
+		s.applied = last
+		s.st.Batches++
+		s.st.Records += uint64(len(batch))
+		per := float64(bytes) / float64(len(batch))
+		if s.avgBytes == 0 {
+			s.avgBytes = per
+		} else {
+			s.avgBytes += (per - s.avgBytes) / 8
+		}
+		close(s.changed)
+		s.changed = make(chan struct{})
+		s.mu.Unlock()
+		if unflushed == 0 {
+			flushBy = time.Now().Add(s.opts.FlushInterval)
+		}
+		unflushed += int64(bytes)
+		if unflushed >= s.opts.FlushBytes || !time.Now().Before(flushBy) {
+			unflushed = s.flush()
+		}
+		if _, ok := s.b.(Flusher); !ok {
+			// Durable on Apply; truncate at most once a second so that
+			// small batches do not each list the journal's files.
+			if time.Since(lastPersist) >= time.Second {
+				s.flush()
+				lastPersist = time.Now()
+			}
+		}
+		if s.opts.Progress != nil {
+			s.opts.Progress(s.Lag())
+		}
+		s.pace(ctx, time.Since(start))
+	}
+}
+
+// apply applies one batch, retrying until it succeeds or ctx is done.
+func (s *Storer) apply(ctx context.Context, batch []journal.Record) error {
+	delay := s.opts.RetryBase
+	for {
+		err := s.b.Apply(ctx, batch)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		kind := errorKind(err)
+		s.mu.Lock()
+		s.st.Retries[kind]++
+		s.st.LastApplyError = err.Error()
+		s.mu.Unlock()
+		s.opts.Logf("storer: apply %d..%d: %v (retrying in about %v)", batch[0].Seq, batch[len(batch)-1].Seq, err, delay)
+		// Full jitter in [delay/2, delay): retries of many storers against
+		// one throttled database spread out instead of arriving together.
+		d := delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
+		if !sleepCtx(ctx, d) {
+			return ctx.Err()
+		}
+		delay = min(delay*2, s.opts.RetryMax)
+	}
+}
+
+func errorKind(err error) string {
+	var k ErrorKinder
+	switch {
+	case errors.As(err, &k):
+		return k.ErrorKind()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	}
+	return "error"
+}
+
+// flush makes the backend durable up to what it applied and truncates the
+// journal below that; it returns the bytes still unflushed (0, or all of
+// them again after a failure so that the next batch retries).
+func (s *Storer) flush() int64 {
+	durable := s.applied
+	if f, ok := s.b.(Flusher); ok {
+		if err := f.Flush(); err != nil {
+			s.mu.Lock()
+			s.st.LastFlushError = err.Error()
+			s.mu.Unlock()
+			s.opts.Logf("storer: flush: %v", err)
+			return 1
+		}
+		durable = f.DurableAppliedSeq()
+	}
+	s.mu.Lock()
+	s.durable = durable
+	s.st.Flushes++
+	s.mu.Unlock()
+	s.truncate(durable)
+	return 0
+}
+
+func (s *Storer) truncate(durable uint64) {
+	if durable == 0 {
+		return
+	}
+	err := s.j.TruncateBelow(durable + 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil {
+		s.st.TruncateErrors++
+		s.st.LastTruncateErr = err.Error()
+		s.opts.Logf("storer: %v", err)
+		return
+	}
+	s.st.Truncations++
+}
+
+// finish flushes what was applied, so that a clean stop leaves the journal
+// short and the backend durable.
+func (s *Storer) finish(unflushed int64) error {
+	if unflushed > 0 {
+		s.flush()
+	}
+	return nil
+}
+
+// pace sleeps so that the loop uses at most CPUShare of a core.
+func (s *Storer) pace(ctx context.Context, work time.Duration) {
+	if s.opts.CPUShare >= 1 {
+		return
+	}
+	d := time.Duration(float64(work) * (1 - s.opts.CPUShare) / s.opts.CPUShare)
+	if d >= 100*time.Microsecond {
+		sleepCtx(ctx, d)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// arena holds a batch's keys and values in a few large chunks, reused from
+// batch to batch, so that reading a batch does not allocate per record.
+type arena struct {
+	chunks [][]byte
+	used   int // chunks in use; the last one may have room
+}
+
+func (a *arena) copy(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	if a.used > 0 {
+		c := a.chunks[a.used-1]
+		if cap(c)-len(c) >= len(b) {
+			n := len(c)
+			c = append(c, b...)
+			a.chunks[a.used-1] = c
+			return c[n:len(c):len(c)]
+		}
+	}
+	if a.used < len(a.chunks) && cap(a.chunks[a.used]) >= len(b) {
+		a.chunks[a.used] = append(a.chunks[a.used][:0], b...)
+	} else {
+		c := make([]byte, 0, max(len(b), 1<<20))
+		c = append(c, b...)
+		if a.used < len(a.chunks) {
+			a.chunks[a.used] = c
+		} else {
+			a.chunks = append(a.chunks, c)
+		}
+	}
+	a.used++
+	c := a.chunks[a.used-1]
+	return c[:len(b):len(b)]
+}

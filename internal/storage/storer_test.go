@@ -1,0 +1,359 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"petrel/internal/journal"
+)
+
+func openTestJournal(t *testing.T, dir string, segSize int64) *journal.Local {
+	t.Helper()
+	j, err := journal.Open(journal.Options{Dir: dir, SegmentSize: segSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// writer appends random sets, deletes and touches over a few keys and
+// keeps the model: key → "value@seq" of the last live write.
+type writer struct {
+	t     *testing.T
+	j     journal.Journal
+	rng   *rand.Rand
+	model map[string]string
+	last  uint64
+}
+
+func newWriter(t *testing.T, j journal.Journal, seed uint64) *writer {
+	return &writer{t: t, j: j, rng: rand.New(rand.NewPCG(seed, 7)), model: map[string]string{}}
+}
+
+func (w *writer) write(n int) uint64 {
+	w.t.Helper()
+	for range n {
+		key := fmt.Sprintf("key-%d", w.rng.IntN(50))
+		var r journal.Record
+		switch x := w.rng.IntN(10); {
+		case x < 7:
+			r = journal.Record{Type: journal.TypeSet, Key: []byte(key), Value: []byte(strings.Repeat("v", w.rng.IntN(200)))}
+		case x < 9:
+			r = journal.Record{Type: journal.TypeDelete, Key: []byte(key)}
+		default:
+			r = journal.Record{Type: journal.TypeTouch, Key: []byte(key), Exptime: testNow + 1000}
+		}
+		seq, err := w.j.Append(&r)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		switch r.Type {
+		case journal.TypeSet:
+			w.model[key] = fmt.Sprintf("%s@%d", r.Value, seq)
+		case journal.TypeDelete:
+			delete(w.model, key)
+		case journal.TypeTouch:
+			if v, ok := w.model[key]; ok {
+				w.model[key] = v[:strings.LastIndexByte(v, '@')] + fmt.Sprintf("@%d", seq)
+			}
+		}
+		w.last = seq
+	}
+	if err := w.j.WaitDurable(w.last); err != nil {
+		w.t.Fatal(err)
+	}
+	return w.last
+}
+
+// startStorer runs s until the test's cleanup or stop.
+func startStorer(t *testing.T, s *Storer) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() { cancel(); err = <-errc })
+		return err
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
+func TestStorerEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	j := openTestJournal(t, filepath.Join(dir, "journal"), 8<<10)
+	defer j.Close()
+	p := openTestPebble(t, filepath.Join(dir, "pebble"))
+	progress := make(chan Lag, 1000)
+	s := NewStorer(j, p, StorerOptions{
+		FlushBytes: 1, // flush and truncate after every batch
+		CPUShare:   1,
+		Progress: func(l Lag) {
+			select {
+			case progress <- l:
+			default:
+			}
+		},
+	})
+	stop := startStorer(t, s)
+	w := newWriter(t, j, 1)
+	var written int64
+	for round := range 20 {
+		before := j.Stats().Bytes
+		last := w.write(300)
+		written += int64(j.Stats().Bytes - before)
+		if err := s.WaitApplied(last); err != nil {
+			t.Fatal(err)
+		}
+		// The progress report after the batch that reached last comes
+		// after its flush and truncation.
+		var l Lag
+		for l.AppliedSeq < last {
+			l = <-progress
+		}
+		if l.DurableAppliedSeq != last || l.BacklogRecords != 0 {
+			t.Fatalf("round %d: %+v, want everything applied and durable at %d", round, l, last)
+		}
+		if st := j.Stats(); st.Segments > 2 || l.JournalBytes != st.SizeOnDisk {
+			t.Fatalf("round %d: journal holds %d segments, %d bytes (metric %d); truncation is not keeping it short",
+				round, st.Segments, st.SizeOnDisk, l.JournalBytes)
+		}
+	}
+	if l := s.Lag(); l.JournalBytes >= written/4 {
+		t.Errorf("journal on disk %d bytes after writing %d: not truncated", l.JournalBytes, written)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(contents(t, p, testNow)), fmt.Sprint(w.model); got != want {
+		t.Errorf("backend differs from the last write per key:\n got %s\nwant %s", got, want)
+	}
+
+	// A restart resumes from the backend's applied sequence.
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p = openTestPebble(t, filepath.Join(dir, "pebble"))
+	defer p.Close()
+	last := w.write(500)
+	s = NewStorer(j, p, StorerOptions{})
+	stop = startStorer(t, s)
+	if err := s.WaitApplied(last); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(contents(t, p, testNow)), fmt.Sprint(w.model); got != want {
+		t.Errorf("after resuming:\n got %s\nwant %s", got, want)
+	}
+	if p.DurableAppliedSeq() != last {
+		t.Errorf("a clean stop left durable at %d, want %d", p.DurableAppliedSeq(), last)
+	}
+}
+
+// flakyBackend is a test-only wrapper that fails Apply on a pattern and
+// records the sequences of the batches that succeeded.
+type flakyBackend struct {
+	Backend
+	mu      sync.Mutex
+	calls   int
+	failing func(call int) error
+	seqs    []uint64
+}
+
+type throttled struct{}
+
+func (throttled) Error() string     { return "throttled" }
+func (throttled) ErrorKind() string { return "throttled" }
+
+func (f *flakyBackend) Apply(ctx context.Context, recs []journal.Record) error {
+	f.mu.Lock()
+	f.calls++
+	err := f.failing(f.calls)
+	f.mu.Unlock()
+	if err != nil {
+		if f.calls%2 == 0 {
+			// Half the failures apply part of the batch first, as a
+			// database that times out after committing some would.
+			f.Backend.Apply(ctx, recs[:len(recs)/2])
+		}
+		return err
+	}
+	if err := f.Backend.Apply(ctx, recs); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	for _, r := range recs {
+		f.seqs = append(f.seqs, r.Seq)
+	}
+	f.mu.Unlock()
+	return nil
+}
+
+func TestStorerRetriesWithoutLossOrReordering(t *testing.T) {
+	dir := t.TempDir()
+	j := openTestJournal(t, filepath.Join(dir, "journal"), 16<<10)
+	defer j.Close()
+	p := openTestPebble(t, filepath.Join(dir, "pebble"))
+	defer p.Close()
+	fb := &flakyBackend{Backend: p, failing: func(call int) error {
+		switch {
+		case call%3 == 0:
+			return throttled{}
+		case call%7 == 0:
+			return fmt.Errorf("apply: %w", context.DeadlineExceeded)
+		case call%11 == 0:
+			return errors.New("connection reset")
+		}
+		return nil
+	}}
+	s := NewStorer(j, fb, StorerOptions{MaxBatchRecords: 37, RetryBase: time.Millisecond, RetryMax: 2 * time.Millisecond, CPUShare: 1})
+	stop := startStorer(t, s)
+	w := newWriter(t, j, 2)
+	var last uint64
+	for range 10 {
+		last = w.write(200)
+	}
+	if err := s.WaitApplied(last); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i, seq := range fb.seqs {
+		if seq != uint64(i+1) {
+			t.Fatalf("record %d applied as sequence %d: lost or reordered", i+1, seq)
+		}
+	}
+	if uint64(len(fb.seqs)) != last {
+		t.Fatalf("%d records applied, want %d", len(fb.seqs), last)
+	}
+	r := s.Lag().Stats.Retries
+	if r["throttled"] == 0 || r["timeout"] == 0 || r["error"] == 0 {
+		t.Errorf("retries by kind = %v, want all three kinds counted", r)
+	}
+	if got, want := fmt.Sprint(contents(t, p, testNow)), fmt.Sprint(w.model); got != want {
+		t.Errorf("backend differs from the model:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestStorerRefusesBackendAheadOfJournal(t *testing.T) {
+	dir := t.TempDir()
+	p := openTestPebble(t, filepath.Join(dir, "pebble"))
+	defer p.Close()
+	mustApply(t, p, set(1, "a", "1"), set(2, "b", "2"))
+	j := openTestJournal(t, filepath.Join(dir, "journal"), 0) // empty: a lost journal
+	defer j.Close()
+	err := NewStorer(j, p, StorerOptions{}).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "journal was lost") {
+		t.Errorf("Run = %v, want a refusal", err)
+	}
+}
+
+func TestStorerWaitAppliedAfterStop(t *testing.T) {
+	dir := t.TempDir()
+	j := openTestJournal(t, dir, 0)
+	defer j.Close()
+	p := openTestPebble(t, t.TempDir())
+	defer p.Close()
+	s := NewStorer(j, p, StorerOptions{})
+	stop := startStorer(t, s)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitApplied(1); !errors.Is(err, ErrStopped) {
+		t.Errorf("WaitApplied after stop = %v, want ErrStopped", err)
+	}
+}
+
+func TestArena(t *testing.T) {
+	var a arena
+	f := func(round int) {
+		a.used = 0
+		var got [][]byte
+		var want []string
+		for i := range 300 {
+			s := strings.Repeat(string(rune('a'+i%26)), (i*7919+round)%5000)
+			got = append(got, a.copy([]byte(s)))
+			want = append(want, s)
+		}
+		for i := range got {
+			if string(got[i]) != want[i] {
+				t.Fatalf("round %d: copy %d corrupted", round, i)
+			}
+		}
+	}
+	for round := range 3 {
+		f(round)
+	}
+}
+
+// TestStorerFollowsDirJournal runs the storer as `petrel storer` does, over
+// journal files another writer keeps appending to.
+func TestStorerFollowsDirJournal(t *testing.T) {
+	dataDir := t.TempDir()
+	j := openTestJournal(t, JournalDir(dataDir), 4<<10)
+	defer j.Close()
+	w := newWriter(t, j, 3)
+	w.write(100)
+	d, err := OpenDirJournal(dataDir, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p := openTestPebble(t, PebbleDir(dataDir))
+	defer p.Close()
+	s := NewStorer(d, p, StorerOptions{FlushBytes: 1, CPUShare: 1})
+	stop := startStorer(t, s)
+	var last uint64
+	for range 10 {
+		last = w.write(150) // rolls segments under the follower
+	}
+	if err := s.WaitApplied(last); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(contents(t, p, testNow)), fmt.Sprint(w.model); got != want {
+		t.Errorf("backend differs from the model:\n got %s\nwant %s", got, want)
+	}
+	mark, err := ReadAppliedMark(dataDir)
+	if err != nil || mark != last {
+		t.Errorf("applied mark = %d, %v; want %d", mark, err, last)
+	}
+	if st := j.Stats(); st.Segments < 3 {
+		t.Errorf("the writer's journal has %d segments; the test wants several", st.Segments)
+	}
+}
+
+func TestLocks(t *testing.T) {
+	dir := t.TempDir()
+	l, err := LockStorer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockStorer(dir); !errors.Is(err, ErrLocked) {
+		t.Errorf("second LockStorer = %v, want ErrLocked", err)
+	}
+	jl, err := LockJournal(dir)
+	if err != nil {
+		t.Errorf("LockJournal beside the storer lock: %v", err)
+	}
+	jl.Unlock()
+	l.Unlock()
+	l, err = LockStorer(dir)
+	if err != nil {
+		t.Errorf("LockStorer after Unlock: %v", err)
+	}
+	l.Unlock()
+}
