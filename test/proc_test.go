@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,7 +127,7 @@ func tryStart(t testing.TB, name, bin string, pre []string, o listenOpts) (*serv
 		s.err = s.cmd.Wait()
 		close(s.exited)
 	}()
-	if err := s.waitReady(); err != nil {
+	if err := s.waitReady(o); err != nil {
 		s.kill()
 		return nil, fmt.Errorf("%s %s: %w\n--- its output:\n%s", bin, strings.Join(args, " "), err, s.stderr.String())
 	}
@@ -148,24 +149,55 @@ func serverEnv() []string {
 }
 
 // waitReady polls until the server accepts a connection, or fails if the
-// process exits first.
-func (s *server) waitReady() error {
+// process exits first. A server with a data directory binds its port before
+// it serves (it warms up first), and the kernel completes handshakes as soon
+// as the port is bound; for it, waitReady waits for an answer to a request
+// instead. Other servers get no request, which would show in their
+// statistics and command log.
+func (s *server) waitReady(o listenOpts) error {
 	deadline := time.Now().Add(startTimeout)
+	binaryOnly := slices.Contains(o.args, "binary")
+	answer := slices.ContainsFunc(o.args, func(a string) bool { return strings.HasPrefix(a, "--data-dir") })
 	for {
-		c, err := net.DialTimeout(s.network, s.addr, time.Second)
+		err := s.probe(answer, binaryOnly)
 		if err == nil {
-			c.Close()
 			return nil
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("exited before accepting connections (%v)", s.err)
+			return fmt.Errorf("exited before serving (%v)", s.err)
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not accepting connections on %s %s after %v: %w", s.network, s.addr, startTimeout, err)
+			return fmt.Errorf("not serving on %s %s after %v: %w", s.network, s.addr, startTimeout, err)
 		}
 	}
+}
+
+// probe connects; if answer, it also sends `version` (a binary one to a
+// -B binary server) and succeeds when any reply byte arrives.
+func (s *server) probe(answer, binaryOnly bool) error {
+	c, err := net.DialTimeout(s.network, s.addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if !answer {
+		return nil
+	}
+	req := []byte("version\r\n")
+	if binaryOnly {
+		req = make([]byte, 24)
+		req[0], req[1] = 0x80, 0x0b
+	}
+	if err := c.SetDeadline(time.Now().Add(time.Second)); err != nil {
+		return err
+	}
+	if _, err := c.Write(req); err != nil {
+		return err
+	}
+	_, err = c.Read(make([]byte, 1))
+	return err
 }
 
 // shutdown stops the server at the end of the test: SIGTERM, then SIGKILL

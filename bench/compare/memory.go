@@ -1,11 +1,20 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+)
+
+// The item sizes of the memory benchmark. Fixed sizes (-memory-key-size 36
+// -memory-value 224) compare with REFERENCE.md's memcached figure of 387 B
+// of RSS per item.
+var (
+	memoryKeySize = flag.String("memory-key-size", "twitter-key", "key size distribution for the memory benchmark (petrel bench -key-size syntax)")
+	memoryValue   = flag.String("memory-value", "twitter-value", "value size distribution for the memory benchmark (petrel bench -value syntax)")
 )
 
 // MemoryRow is one server in the memory benchmark.
@@ -28,7 +37,8 @@ type MemoryRow struct {
 	Errors        int64   `json:"errors"`
 }
 
-// memoryBench loads the same items (Twitter-like sizes) into each server in
+// memoryBench loads the same items (Twitter-like sizes unless
+// -memory-key-size and -memory-value say otherwise) into each server in
 // turn, with the same memory limit, and measures resident memory per item
 // actually stored. A scan then reads every key back, so "stored" is what a
 // client would find, and the payload of those items is known exactly: the
@@ -58,7 +68,7 @@ func memoryBench(o *options) ([]MemoryRow, []string) {
 		}
 		logf("memory: loading %d items into %s", o.memoryItems, name)
 		r, err := client(o, s, "memory", 0, "-name", "memory", "-preload", "-duration", "0",
-			"-keys", strconv.Itoa(o.memoryItems), "-key-size", "twitter-key", "-value", "twitter-value",
+			"-keys", strconv.Itoa(o.memoryItems), "-key-size", *memoryKeySize, "-value", *memoryValue,
 			"-scan", "-conns", "16", "-depth", "32", "-prefix", "m:")
 		if err != nil {
 			fails = append(fails, err.Error())

@@ -35,7 +35,8 @@ func analyzeMain(args []string) error {
 			if f.Usage == "" {
 				return
 			}
-			fmt.Fprintf(fs.Output(), "  -%s %s\n    \t%s (default %q)\n", f.Name, "", f.Usage, f.DefValue)
+			name, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(fs.Output(), "  --%s %s\n    \t%s (default %s)\n", f.Name, name, usage, f.DefValue)
 		})
 	}
 	if err := fs.Parse(args); err != nil {

@@ -180,7 +180,7 @@ func init() {
 			return err
 		}},
 		{"", "repair", "", "start even over mid-journal corruption, cutting the journal there (loses what follows; see docs/durability.md)", boolOpt(func(c *server.Config) *bool { return &c.Durable.Repair })},
-		{"", "accept-during-warmup", "", "serve clients while the memory tier is still being loaded (reads may miss items not yet loaded)", boolOpt(func(c *server.Config) *bool { return &c.Durable.AcceptDuringWarmup })},
+		{"", "accept-during-warmup", "", "open the listeners before the memory tier is loaded (requests on keys not loaded yet wait for the load)", boolOpt(func(c *server.Config) *bool { return &c.Durable.AcceptDuringWarmup })},
 		{"", "cmdlog", "DEST", "command log: a file, udp://host:port or tcp://host:port (default off; see docs/cmdlog.md)", strOpt(func(c *server.Config) *string { return &c.Cmdlog.Path })},
 		{"", "cmdlog-sample", "N", "log 1 request in N per connection (default 1: every request)", intOpt(func(c *server.Config) *int { return &c.Cmdlog.Sample })},
 		{"", "cmdlog-max-size", "SIZE", "rotate the command log file past SIZE bytes, k or m suffix (default 0: never)", func(c *server.Config, v string) error {

@@ -14,7 +14,11 @@ import (
 )
 
 func TestSynthEndToEnd(t *testing.T) {
-	log := synthLog(t, SynthConfig{Lines: 60000, Keys: 20000, Rate: 200, Seed: 3, CacheItems: 5000})
+	lines, rate := 60000, 200.0 // five minutes of log
+	if raceEnabled {
+		lines, rate = 30000, 100
+	}
+	log := synthLog(t, SynthConfig{Lines: lines, Keys: 20000, Rate: rate, Seed: 3, CacheItems: 5000})
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "a.log")
 	gz := filepath.Join(dir, "b.log.gz")
@@ -45,7 +49,7 @@ func TestSynthEndToEnd(t *testing.T) {
 	}
 	r := run(plain)
 	rz := run(gz)
-	if r.Records != 60000 || rz.Records != r.Records || r.Malformed != 0 {
+	if r.Records != uint64(lines) || rz.Records != r.Records || r.Malformed != 0 {
 		t.Fatalf("records %d (gz %d), malformed %d", r.Records, rz.Records, r.Malformed)
 	}
 	// The logged hit ratio is the modelled 5000-item LRU's; the LRU curve
@@ -159,4 +163,18 @@ func TestExpiryDeleteAndFlush(t *testing.T) {
 	f([]op{set(t0, "a", 0), {t0, "flush_all", "-", 0, 0, "ok"}, {t0 + 1, "get", "a", 0, 0, "miss"}}, 1)
 	f([]op{set(t0, "a", 5), {t0 + 1, "touch", "a", 0, 100, "touched"}, get(t0+50, "a")}, 0)
 	f([]op{{t0, "get", "a", 10, 0, "hit"}, get(t0, "a")}, 0.5) // first sight of a key is a cold miss, then it exists
+	f([]op{set(t0, "a", 5), {t0 + 1, "append", "a", 3, 0, "stored"}, {t0 + 6, "get", "a", 0, 0, "miss"}}, 1)
+	f([]op{{t0, "append", "a", 3, 0, "not_stored"}, {t0 + 1, "get", "a", 0, 0, "miss"}}, 1)
+}
+
+func TestOutOfRangeTimes(t *testing.T) {
+	ops := []op{
+		{1700000000, "set", "a", 1, 0, "stored"},
+		{1700000000 + 10*365*86400, "get", "a", 1, 0, "hit"}, // ten years later
+		{1700000060, "get", "a", 1, 0, "hit"},
+	}
+	r := analyzeOps(t, Config{Rate: 1, SimMemory: -1}, ops)
+	if r.OutOfRange != 1 || len(r.Timeline) != 2 || r.Records != 3 {
+		t.Fatalf("out of range %d, %d windows, %d records", r.OutOfRange, len(r.Timeline), r.Records)
+	}
 }

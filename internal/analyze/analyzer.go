@@ -16,7 +16,7 @@ type Config struct {
 	Rate    float64
 	MaxKeys int // default 65536
 	// SimKeys bounds the keys replayed through the Petrel simulation, a
-	// nested sample of the first (default 16384; negative: no bound beyond
+	// nested sample of the first (default 8192; negative: no bound beyond
 	// the first sample's). Each simulated request costs a dozen or more
 	// cache operations, so this sample is the smaller one.
 	SimKeys int
@@ -59,6 +59,7 @@ type Analyzer struct {
 	sampled   uint64 // sampled records
 	// keyedReads counts every read, sampled or not (SHARDS_adj).
 	keyedReads uint64
+	outOfRange uint64 // records too far in time from the first one
 
 	// The Petrel simulation's nested sample: hash < simThresh (all if
 	// simAll), at most cfg.SimKeys keys.
@@ -113,7 +114,7 @@ func New(cfg Config) (*Analyzer, error) {
 		cfg.MaxKeys = 65536
 	}
 	if cfg.SimKeys == 0 {
-		cfg.SimKeys = 16384
+		cfg.SimKeys = 8192
 	}
 	if cfg.SegmentSize <= 0 {
 		cfg.SegmentSize = 1 << 20
@@ -175,19 +176,23 @@ func (a *Analyzer) Add(r *Record) {
 
 	if c, ok := a.cmds[string(r.Cmd)]; ok {
 		a.cmds[string(r.Cmd)] = c + 1
-	} else {
+	} else if len(a.cmds) < maxCommands {
 		a.cmds[string(r.Cmd)] = 1
+	} else {
+		a.cmds["(others)"]++
 	}
 	a.results[r.Result]++
 	col := a.column(sec)
-	win := &a.timeline[col]
-	win.classes[r.Class]++
-	if r.Class == ClassRead {
-		switch r.Result {
-		case ResHit:
-			win.hits++
-		case ResMiss:
-			win.misses++
+	if col >= 0 {
+		win := &a.timeline[col]
+		win.classes[r.Class]++
+		if r.Class == ClassRead {
+			switch r.Result {
+			case ResHit:
+				win.hits++
+			case ResMiss:
+				win.misses++
+			}
 		}
 	}
 	if r.Key != nil {
@@ -218,7 +223,9 @@ func (a *Analyzer) Add(r *Record) {
 	}
 	h := keyHash(r.Key)
 	a.top.add(h, r.Key)
-	a.heat[col][h>>(64-6)]++
+	if col >= 0 {
+		a.heat[col][h>>(64-6)]++
+	}
 	if a.all || h < a.thresh {
 		a.sample(r, h, sec)
 	}
@@ -240,11 +247,26 @@ func absExp(ttl, now int64) int64 {
 	return ttl
 }
 
+// maxCommands bounds the distinct command names counted one by one, so a
+// log of garbage cannot grow the table without bound.
+const maxCommands = 256
+
+// maxColumns bounds the timeline (two years of minutes): a record dated
+// further from the first one is counted in OutOfRange and left out of the
+// timeline and heat map.
+const maxColumns = 1 << 20
+
+// column returns the timeline column of sec, or -1 when it is out of range.
 func (a *Analyzer) column(sec int64) int {
 	if len(a.timeline) == 0 {
 		a.t0 = sec - sec%a.cfg.Interval
 	}
-	i := max(0, int((sec-a.t0)/a.cfg.Interval))
+	d := (sec - a.t0) / a.cfg.Interval
+	if d >= maxColumns || d < -maxColumns {
+		a.outOfRange++
+		return -1
+	}
+	i := max(0, int(d))
 	for len(a.timeline) <= i {
 		a.timeline = append(a.timeline, window{})
 		a.heat = append(a.heat, [heatBands]uint32{})
@@ -316,6 +338,9 @@ func (a *Analyzer) sample(r *Record, h uint64, sec int64) {
 			vlen += st.vlen
 		}
 		exp := absExp(r.TTL, sec)
+		if r.Append {
+			exp = st.exp // append and prepend keep the item's exptime
+		}
 		if exp != 0 && exp <= sec {
 			a.remove(h, st, known, sim)
 			return

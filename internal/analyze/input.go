@@ -12,23 +12,22 @@ import (
 	"time"
 )
 
-// Progress, when set, receives a line on long runs about every two
-// seconds: lines and bytes read, the rate, and the ETA when the input
-// sizes are known.
-type Progress struct {
+// progress writes a line to W about every two seconds on long runs:
+// lines and bytes read, the rate, and the ETA when the input sizes are
+// known.
+type progress struct {
 	W          io.Writer
 	Total      int64 // bytes of input on disk (compressed size for .gz), 0 if unknown
 	start      time.Time
-	last       time.Time
 	done       int64 // bytes of finished files
 	lastLines  uint64
 	lastReport time.Time
 }
 
 // ReadFiles analyses the named files in order ("-" is standard input; a
-// name ending in .gz is decompressed).
-func (a *Analyzer) ReadFiles(names []string, progress io.Writer) error {
-	p := &Progress{W: progress, start: time.Now()}
+// name ending in .gz is decompressed), with progress lines to w if not nil.
+func (a *Analyzer) ReadFiles(names []string, w io.Writer) error {
+	p := &progress{W: w, start: time.Now()}
 	for _, n := range names {
 		if n == "-" {
 			continue
@@ -37,7 +36,7 @@ func (a *Analyzer) ReadFiles(names []string, progress io.Writer) error {
 			p.Total += fi.Size()
 		}
 	}
-	p.last, p.lastReport = p.start, p.start
+	p.lastReport = p.start
 	for _, n := range names {
 		if err := a.readFile(n, p); err != nil {
 			return err
@@ -49,7 +48,7 @@ func (a *Analyzer) ReadFiles(names []string, progress io.Writer) error {
 	return a.err
 }
 
-func (a *Analyzer) readFile(name string, p *Progress) error {
+func (a *Analyzer) readFile(name string, p *progress) error {
 	var f *os.File
 	if name == "-" {
 		f = os.Stdin
@@ -159,7 +158,7 @@ func (c *countReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-func (p *Progress) tick(a *Analyzer, fileBytes int64) {
+func (p *progress) tick(a *Analyzer, fileBytes int64) {
 	if p.W == nil {
 		return
 	}
@@ -170,7 +169,7 @@ func (p *Progress) tick(a *Analyzer, fileBytes int64) {
 	p.report(a, fileBytes, false)
 }
 
-func (p *Progress) report(a *Analyzer, fileBytes int64, final bool) {
+func (p *progress) report(a *Analyzer, fileBytes int64, final bool) {
 	now := time.Now()
 	el := now.Sub(p.start).Seconds()
 	rate := float64(a.lines-p.lastLines) / now.Sub(p.lastReport).Seconds()

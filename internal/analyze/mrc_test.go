@@ -189,7 +189,11 @@ func petrelReplay(t *testing.T, ops []op, cfg cache.Config) float64 {
 func TestPetrelCurveMatchesDirectReplay(t *testing.T) {
 	// Keys are 8 bytes ("k" + 7 digits), as the simulation's hashed keys
 	// are, so the items have the same footprint either way.
-	ops := zipfTrace(30000, 5000, 1.1, 4)
+	n := 30000
+	if raceEnabled {
+		n = 10000
+	}
+	ops := zipfTrace(n, 5000, 1.1, 4)
 	for i := range ops {
 		ops[i].key = "k" + ops[i].key[1:] + "0000000"[:8-len(ops[i].key)]
 	}

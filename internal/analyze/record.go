@@ -54,19 +54,18 @@ func (r Result) String() string { return resultNames[r] }
 // Record is one parsed log line. Byte slices alias the line being parsed
 // and are valid until the next line is read.
 type Record struct {
-	Micros  int64  // unix time in microseconds
-	Cmd     []byte // as logged, e.g. "get" or "b:setq"
-	Class   Class
-	Append  bool   // append/prepend: vlen adds to the stored value
-	Key     []byte // as logged (raw, b64:..., h:...); nil for "-"
-	KeyLen  int    // the key's length in bytes (decoded for b64:)
-	Flags   uint32 //
-	VLen    int64
-	TTL     int64 // exptime as the client sent it
-	Result  Result
-	RLen    int64
-	Gat     bool // a read that also sets the exptime (gat, gats)
-	HasTime bool
+	Micros int64  // unix time in microseconds
+	Cmd    []byte // as logged, e.g. "get" or "b:setq"
+	Class  Class
+	Append bool   // append/prepend: vlen adds to the stored value
+	Key    []byte // as logged (raw, b64:..., h:...); nil for "-"
+	KeyLen int    // the key's length in bytes (decoded for b64:)
+	Flags  uint32 //
+	VLen   int64
+	TTL    int64 // exptime as the client sent it
+	Result Result
+	RLen   int64
+	Gat    bool // a read that also sets the exptime (gat, gats)
 }
 
 // fieldSet maps the header's field names to column numbers, so that a
@@ -150,7 +149,6 @@ func (fs *fieldSet) parse(line []byte, r *Record) error {
 	if r.Micros, ok = parseTime(cols[fs.time]); !ok {
 		return errMalformed
 	}
-	r.HasTime = true
 	r.Cmd = cols[fs.cmd]
 	r.Class, r.Append, r.Gat = classify(r.Cmd)
 	r.Key = cols[fs.key]
@@ -177,6 +175,9 @@ func (fs *fieldSet) parse(line []byte, r *Record) error {
 		return errMalformed
 	}
 	r.Flags = uint32(flags)
+	if !r.Gat && r.TTL != 0 && string(r.Cmd) == "mg" {
+		r.Gat = true // mg with T: the logger only fills ttl then
+	}
 	if r.Result, ok = parseResult(cols[fs.result]); !ok {
 		return errMalformed
 	}

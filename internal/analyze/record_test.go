@@ -34,6 +34,8 @@ func TestParseLine(t *testing.T) {
 	f("1.0 c md b64:AAE= 0 0 0 not_found 4", true, Record{Micros: 1000000, Class: ClassDelete, Key: []byte("b64:AAE="), KeyLen: 2, Result: ResNotFound, RLen: 4})
 	f("1.0 c touch h:0123456789abcdef 0 0 5 touched 9", true, Record{Micros: 1000000, Class: ClassTouch, Key: []byte("h:0123456789abcdef"), KeyLen: 18, TTL: 5, Result: ResTouched, RLen: 9})
 	f("1.0 c frob k 0 0 0 error 7", true, Record{Micros: 1000000, Class: ClassOther, Key: []byte("k"), KeyLen: 1, Result: ResError, RLen: 7})
+	f("1.0 [::1]:5 mg k 0 0 30 hit 4", true, Record{Micros: 1000000, Class: ClassRead, Key: []byte("k"), KeyLen: 1, TTL: 30, Result: ResHit, RLen: 4, Gat: true})
+	f("1.0 c b:flush_allq - 0 0 0 ok 0", true, Record{Micros: 1000000, Class: ClassFlush, Result: ResOK})
 	f("", false, Record{})
 	f("1.0 c get k 0 0 0 hit", false, Record{})         // 8 fields
 	f("1.0 c get k 0 0 0 hit 1 extra", false, Record{}) // 10 fields

@@ -19,9 +19,12 @@ type Report struct {
 	Records   uint64   `json:"records"`
 	Malformed uint64   `json:"malformed"` // skipped
 	Comments  uint64   `json:"comments"`
-	Bytes     int64    `json:"bytes"` // of log text
-	Start     float64  `json:"start"` // unix seconds of the first and last record
-	End       float64  `json:"end"`
+	// OutOfRange counts records dated over two years (of intervals) from
+	// the first one, left out of the timeline and heat map.
+	OutOfRange uint64  `json:"out_of_range,omitempty"`
+	Bytes      int64   `json:"bytes"` // of log text
+	Start      float64 `json:"start"` // unix seconds of the first and last record
+	End        float64 `json:"end"`
 
 	Sampling Sampling `json:"sampling"`
 
@@ -116,7 +119,7 @@ type Heatmap struct {
 func (a *Analyzer) Report() (*Report, error) {
 	r := &Report{
 		Inputs: a.inputs, Lines: a.lines, Records: a.records, Malformed: a.malformed,
-		Comments: a.comments, Bytes: a.bytesIn, Interval: a.cfg.Interval,
+		Comments: a.comments, OutOfRange: a.outOfRange, Bytes: a.bytesIn, Interval: a.cfg.Interval,
 		KeySizes: a.keySizes.Dist(), ValueSizes: a.valSizes.Dist(), TTLs: a.ttls.Dist(), NoTTL: a.noTTL,
 	}
 	if a.records > 0 {
@@ -247,6 +250,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	p("  %d lines: %d records, %d comments, %d malformed (skipped); %s of log\n", r.Lines, r.Records, r.Comments, r.Malformed, iec(float64(r.Bytes)))
 	if r.Records > 0 {
 		p("  %s to %s (%s)\n", stamp(r.Start), stamp(r.End), dur(r.End-r.Start))
+	}
+	if r.OutOfRange > 0 {
+		p("  %d records dated too far from the first were left out of the timeline\n", r.OutOfRange)
 	}
 	s := r.Sampling
 	p("  sampling: %s, rate %g (1 key in %.0f)", s.Mode, s.Rate, 1/s.Rate)

@@ -90,7 +90,7 @@ var (
 type Stats struct {
 	CurrItems        uint64 // live items in the index
 	TotalItems       uint64 // items ever stored
-	Bytes            uint64 // bytes of live items (header+key+value, padded to 8)
+	Bytes            uint64 // bytes of live items (header+flags+key+value, unpadded)
 	LimitBytes       uint64 // Config.MemoryLimit
 	Evictions        uint64 // live items removed to make room
 	Reclaimed        uint64 // expired items whose memory was reused

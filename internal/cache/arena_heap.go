@@ -16,3 +16,7 @@ func newArena(segs, segSize int) (*arena, error) { return &arena{}, nil }
 func (a *arena) segment(i, segSize int) []byte { return make([]byte, segSize) }
 
 func (a *arena) release() error { return nil }
+
+func allocSlots(n int) ([]uint64, bool) { return make([]uint64, n), false }
+
+func freeSlots(s []uint64, mapped bool) {}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 // offHeap says whether segments live outside the Go heap.
@@ -55,4 +56,31 @@ func (a *arena) release() error {
 		return fmt.Errorf("cache: unmapping segment memory: %w", err)
 	}
 	return nil
+}
+
+// Index tables of at least mapSlotsMin slots are mapped too, so that a
+// rehash gives the old table back to the kernel at once instead of leaving
+// it to the collector, and so that the heap (and GOMEMLIMIT) does not grow
+// with the number of items. Smaller tables stay on the heap: a mapping
+// costs at least a page.
+var mapSlotsMin = 512 // one 4 KiB page; a variable for tests
+
+// allocSlots returns a zeroed table of n slots and whether it is mapped.
+func allocSlots(n int) ([]uint64, bool) {
+	if n >= mapSlotsMin {
+		b, err := syscall.Mmap(-1, 0, n*8, syscall.PROT_READ|syscall.PROT_WRITE,
+			syscall.MAP_ANON|syscall.MAP_PRIVATE|syscall.MAP_NORESERVE)
+		if err == nil {
+			return unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b))), n), true
+		}
+		// Out of address space or map count: the heap will do.
+	}
+	return make([]uint64, n), false
+}
+
+// freeSlots gives back a table from allocSlots.
+func freeSlots(s []uint64, mapped bool) {
+	if mapped && len(s) > 0 {
+		_ = syscall.Munmap(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)*8))
+	}
 }

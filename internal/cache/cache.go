@@ -3,6 +3,7 @@ package cache
 // Lock order (also in LOCKS.md at the repository root):
 //
 //	Cache.evictMu  >  shard.mu (one at a time)  >  Cache.alloc
+//	Cache.flushMu: a leaf, taken with no other lock held
 //
 //   - shard.mu guards one shard of the index, the mutable header fields of
 //     the items its slots point at, and that shard's counters. Do holds only
@@ -133,17 +134,29 @@ func New(cfg Config) (*Cache, error) {
 	c.bufs.New = func() any { return new([]byte) }
 	// A cache dropped without Close (tests, the analyzer's simulations)
 	// still gives its segment memory back.
-	c.cleanup = runtime.AddCleanup(c, func(a *arena) { _ = a.release() }, a)
+	c.cleanup = runtime.AddCleanup(c, func(m memory) { m.release() }, memory{a, c.shards})
 	return c, nil
 }
 
-// Close releases the segment memory. The cache must not be used after
+// memory is what a cache holds outside the Go heap: its segments and the
+// mapped index tables.
+type memory struct {
+	arena  *arena
+	shards []shard
+}
+
+func (m memory) release() error {
+	freeTables(m.shards)
+	return m.arena.release()
+}
+
+// Close releases the segment memory and the index. The cache must not be used after
 // Close, nor any Item slice from it kept; a second Close does nothing. A
 // cache that is dropped without Close releases its memory when the
 // garbage collector finds it unreachable.
 func (c *Cache) Close() error {
 	c.cleanup.Stop()
-	return c.arena.release()
+	return memory{c.arena, c.shards}.release()
 }
 
 // hash is the stdlib's maphash: AES-based where the CPU has it, as fast as

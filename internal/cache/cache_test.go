@@ -198,9 +198,18 @@ func TestFlushAll(t *testing.T) {
 	if _, l := get(c, "later", 110); l != Flushed {
 		t.Errorf("later after the delayed flush: %v", l)
 	}
+	// As in memcached, what is stored during the flush's second goes too.
+	set(t, c, "during", []byte("v"), 0, 110)
+	if _, l := get(c, "during", 110); l != Flushed {
+		t.Errorf("during the delayed flush's second: %v", l)
+	}
+	set(t, c, "during", []byte("v"), 0, 110)
 	set(t, c, "after", []byte("v"), 0, 111)
 	if _, l := get(c, "after", 111); l != Hit {
 		t.Errorf("after: %v", l)
+	}
+	if _, l := get(c, "during", 111); l != Flushed {
+		t.Errorf("during, a second later: %v", l)
 	}
 	// An immediate flush is ordered by store sequence, not by the second
 	// each connection read from the clock.

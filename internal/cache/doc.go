@@ -5,29 +5,40 @@
 //
 // # Layout
 //
-// Items are appended back to back into fixed-size segments (Config
-// SegmentSize, 1 MiB by default): a 48-byte header (CAS, store sequence,
-// exptime, client flags, store and access times, the fetched/stale/win bits
-// and a frequency mark), the key, the value, padded to 8 bytes (layout.go).
-// The index is a flat open-addressing table of packed 64-bit slots (a 16-bit
-// hash tag, the segment id and the item offset), cut into 256 shards
-// (index.go). Neither holds a Go pointer per item, so the garbage collector
-// sees a few hundred slices however many items there are.
+// Items are appended back to back, unaligned, into fixed-size segments
+// (Config SegmentSize, 1 MiB by default): a 23-byte header (key and value
+// lengths, the fetched/stale/win bits, a frequency mark, CAS, exptime and
+// atime), the client flags only when they are non-zero, the key and the
+// value (layout.go). A 36-byte key with a 224-byte value takes 283 bytes,
+// where memcached's takes a 384-byte slab chunk. The index is an
+// open-addressing table of packed 64-bit slots (a 14-bit hash tag, the
+// segment id and the byte offset), cut into 256 shards (index.go). Neither
+// holds a Go pointer per item, so the garbage collector sees a few hundred
+// slices however many items there are.
 //
 // # Memory
 //
 // Segment memory never exceeds Config.MemoryLimit: the cache has
-// MemoryLimit/SegmentSize segments, and a segment's []byte is allocated the
-// first time it is used, so -m 1024 costs nothing at start. On top of that
-// come fixed overheads: the index, 8 bytes per slot at a load of 3/8 to 3/4
-// (about 11 to 21 bytes per item; Stats.IndexBytes), and about 100 bytes of
-// metadata per segment. An item never spans segments, so the segment size
-// is raised to MaxItemSize (which counts the header): -I 128m gives 128 MiB
-// segments. If the memory limit then holds fewer than four segments, the
-// segments shrink to a quarter of the limit and MaxItemSize with them. Puts
-// above MaxItemSize fail with ErrTooLarge. FIFO and merge eviction keep one
-// segment free for eviction to copy hit items into, so on a tiny cache
-// (-m 2 has four segments) a quarter of the memory waits in reserve.
+// MemoryLimit/SegmentSize segments in one anonymous mapping outside the Go
+// heap (arena_mmap.go), whose pages the kernel supplies when a segment is
+// first used, so -m 1024 costs nothing at start; Close unmaps it. Index
+// tables of 512 slots (a page) and more are mapped as well, and a rehash
+// unmaps the old table at once. The garbage collector therefore neither scans nor
+// counts item or index memory, and the heap holds only buffers
+// (internal/server sets GOMEMLIMIT accordingly).
+//
+// On top of the segments come the fixed overheads: the index, 8 bytes per
+// slot at a load of 7/10 to 7/8 (9.1 to 11.4 bytes per item;
+// Stats.IndexBytes), and about 100 bytes of metadata per segment.
+// Measured (bench/results/2026-11-21-memory, -m 1024, 36-byte keys and
+// 224-byte values): MEASURED_FIXED. An item never spans segments, so the
+// segment size is raised to MaxItemSize (which counts the header): -I 128m
+// gives 128 MiB segments. If the memory limit then holds fewer than four
+// segments, the segments shrink to a quarter of the limit and MaxItemSize
+// with them. Puts above MaxItemSize, or with keys over 255 bytes, fail with
+// ErrTooLarge. FIFO and merge eviction keep one segment free for eviction
+// to copy hit items into, so on a tiny cache (-m 2 has four segments) a
+// quarter of the memory waits in reserve.
 //
 // # Expiry
 //
@@ -58,7 +69,9 @@
 //
 // # Flush
 //
-// flush_all records a time and, for an immediate flush, the current store
-// sequence, so an item stored after the flush in the same second survives;
-// lookups of invalidated items report Flushed.
+// flush_all is ordered by CAS (flush.go): every CAS raises one high-water
+// mark, an immediate flush records it, and items at or below it read as
+// Flushed, so an item stored after the flush in the same second survives.
+// A delayed flush takes, as in memcached, everything stored up to the end
+// of its second, and records its mark when a later second is first seen.
 package cache

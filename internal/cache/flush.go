@@ -11,18 +11,22 @@ package cache
 // The mark kept is one above the high-water mark, so that 0 means no flush
 // and a flush of an empty cache still covers a kept CAS of 0.
 //
-// A delayed flush (flush_all N) is due at a time, not at a CAS. It is
-// turned into a mark by the first caller that sees the clock at or past
-// that time: Do does so before it looks anything up or draws a CAS, so an
-// item stored by a Do that saw now >= at lies above the mark and survives,
-// and one stored before lies below it. Maintain (whole-segment expiry)
-// converts it the same way. The conversion takes flushMu, so two callers
-// cannot record different marks.
+// A delayed flush (flush_all N) is due at a time, not at a CAS, and, as in
+// memcached, it also takes what is stored during its second: at and before
+// `at` (memcached's oldest_live). So while the clock reads `at` every item
+// reads as flushed, and the first caller that sees a later second turns the
+// flush into a mark: Do does so before it looks anything up or draws a
+// CAS, so an item stored by a Do that saw now > at lies above the mark and
+// survives, and one stored before lies below it. Maintain (whole-segment
+// expiry) converts it the same way. The conversion takes flushMu, so two
+// callers cannot record different marks.
 //
 // Limits, shared with memcached: an item stored with a kept CAS at or below
 // the current mark (meta E with a small token) reads as flushed at once,
 // and a kept CAS of 0 is covered by any flush. A kept CAS above the counter
 // moves the counter up, so later items stay above it (up to casOrderLimit).
+
+import "math"
 
 // flushState is the published flush state. Each flush that has taken
 // effect invalidates a superset of the ones before it, so one mark is kept,
@@ -34,14 +38,15 @@ type flushState struct {
 }
 
 // flushMark returns the CAS mark in force at now, converting a delayed
-// flush that has come due. Callers may hold a shard lock (flushMu is a
-// leaf).
+// flush whose second has passed. flushMu is a leaf.
 func (c *Cache) flushMark(now int64) uint64 {
 	f := c.flush.Load()
-	if f == nil {
+	switch {
+	case f == nil:
 		return 0
-	}
-	if f.at != 0 && now >= f.at {
+	case f.at != 0 && now == f.at:
+		return math.MaxUint64 // the flush's own second: everything goes
+	case f.at != 0 && now > f.at:
 		c.flushMu.Lock()
 		f = c.dueLocked(now)
 		c.flushMu.Unlock()
@@ -49,11 +54,11 @@ func (c *Cache) flushMark(now int64) uint64 {
 	return f.mark
 }
 
-// dueLocked converts a due delayed flush into a mark and returns the state.
-// Called with flushMu held.
+// dueLocked converts a delayed flush whose second has passed into a mark
+// and returns the state. Called with flushMu held.
 func (c *Cache) dueLocked(now int64) *flushState {
 	f := c.flush.Load()
-	if f == nil || f.at == 0 || now < f.at {
+	if f == nil || f.at == 0 || now <= f.at {
 		return f
 	}
 	f = &flushState{mark: max(f.mark, c.cas.Load()+1)}

@@ -17,14 +17,15 @@ package cache
 // tombstones just before it become empty again.
 //
 // A shard rehashes when live+tombstone slots pass 7/8 of its size, into
-// 12/7 of its live count: between growths it is 7/12 to 7/8 full, 9.1 to
-// 13.7 B of index per item (about 11 B on average), where powers of two
-// growing at 3/4 gave 10.7 to 21 B. Linear probing at such loads keeps
-// probes short because the tag filter makes a probed slot cost one compare
-// in a cache line already loaded: TestProbeLength measures about 2 slots per
-// hit and about 7 per miss at 7/8 (Knuth's 1/2(1+1/(1-a)) and
-// 1/2(1+1/(1-a)^2) predict 4.5 and 32.5 in the worst case; the table is not
-// at its worst for long). The slot does not keep the full hash, so
+// 10/7 of its live count: between growths it is 7/10 to 7/8 full, 9.1 to
+// 11.4 B of index per item, where powers of two growing at 3/4 gave 10.7 to
+// 21 B. Growing by 1.25x rather than 2x moves each item about four times
+// instead of twice while the cache fills, and never once it is full.
+// Linear probing at such loads keeps probes short because the tag filter
+// makes a probed slot cost one compare in a cache line already loaded:
+// TestProbeLength measures 2.3 to 3 slots per hit and 7 to 13 per miss
+// (Knuth's 1/2(1+1/(1-a)) and 1/2(1+1/(1-a)^2) give 4.5 and 32.5 at 7/8,
+// where a table spends little time). The slot does not keep the full hash, so
 // rehashing reads each key back from its segment and hashes it again. Only
 // that shard's lock is held meanwhile: with 256 shards a rehash moves 1/256
 // of the index, so the pause is short and local.
@@ -60,12 +61,13 @@ func hashTag(h uint64) uint16 { return uint16(h >> tagShift) }
 // shard is one lock stripe of the index, with the counters only its lock
 // holder writes.
 type shard struct {
-	mu    sync.Mutex
-	cond  sync.Cond // signalled when a busy key (see Cache.put) is done
-	slots []uint64
-	n     uint64 // len(slots)
-	live  int
-	tombs int
+	mu     sync.Mutex
+	cond   sync.Cond // signalled when a busy key (see Cache.put) is done
+	slots  []uint64
+	n      uint64 // len(slots)
+	mapped bool   // slots is mapped memory (allocSlots)
+	live   int
+	tombs  int
 	// busy holds the hashes of keys whose put released the lock to make
 	// room; other operations on those keys wait on cond.
 	busy []uint64
@@ -169,9 +171,9 @@ func (s *shard) remove(pos int) {
 }
 
 func (s *shard) rehash(c *Cache) {
-	n := max(minSlots, s.live*12/7)
-	old := s.slots
-	s.slots = make([]uint64, n)
+	n := max(minSlots, s.live*10/7)
+	old, oldMapped := s.slots, s.mapped
+	s.slots, s.mapped = allocSlots(n)
 	s.n = uint64(n)
 	s.tombs = 0
 	for _, v := range old {
@@ -184,6 +186,19 @@ func (s *shard) rehash(c *Cache) {
 			i = s.next(i)
 		}
 		s.slots[i] = v
+	}
+	freeSlots(old, oldMapped)
+}
+
+// freeTables gives back the shards' mapped tables (Cache.Close, or the
+// cleanup of a cache dropped without it).
+func freeTables(shards []shard) {
+	for i := range shards {
+		s := &shards[i]
+		s.mu.Lock()
+		freeSlots(s.slots, s.mapped)
+		s.slots, s.n, s.mapped = nil, 0, false
+		s.mu.Unlock()
 	}
 }
 

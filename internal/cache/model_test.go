@@ -20,8 +20,8 @@ type modelItem struct {
 
 // model orders flushes by CAS as the cache does (flush.go): hwm is the
 // highest CAS stored, mark the flush mark (items with a CAS below it are
-// flushed) and at a delayed flush's time, turned into a mark by the first
-// lookup at or after it.
+// flushed) and at a delayed flush's time: every item is flushed during
+// that second, and the first lookup after it turns it into a mark.
 type model struct {
 	m    map[string]*modelItem
 	hwm  uint64
@@ -40,7 +40,7 @@ func (m *model) lookup(key string, now int64) (*modelItem, Lookup) {
 	}
 	l := Hit
 	switch {
-	case it.cas < m.mark:
+	case it.cas < m.mark || (m.at != 0 && now == m.at):
 		l = Flushed
 	case it.exptime != 0 && it.exptime <= now:
 		l = Expired
@@ -53,7 +53,7 @@ func (m *model) lookup(key string, now int64) (*modelItem, Lookup) {
 }
 
 func (m *model) due(now int64) {
-	if m.at != 0 && now >= m.at {
+	if m.at != 0 && now > m.at {
 		m.mark, m.at = m.hwm+1, 0
 	}
 }

@@ -3,6 +3,7 @@ package cmdlog
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAppendLine checks lines against docs/cmdlog.md's v1 format.
@@ -90,4 +91,14 @@ func TestCmdNames(t *testing.T) {
 	f(BinCmd(0x24), "b:gatkq")
 	f(BinCmd(0x1f), "other")
 	f(Cmd(40), "other")
+}
+
+// TestNow: the cheap clock agrees with time.Now to well within a second.
+func TestNow(t *testing.T) {
+	before := time.Now().UnixMicro()
+	got := Now()
+	after := time.Now().UnixMicro()
+	if got < before-1e5 || got > after+1e5 {
+		t.Errorf("Now() = %d, want within 0.1 s of [%d, %d]", got, before, after)
+	}
 }

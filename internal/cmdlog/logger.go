@@ -159,6 +159,7 @@ func (l *Logger) run() {
 
 // collect drains every ring into the sink and forgets released ones.
 func (l *Logger) collect(scratch *[]byte) {
+	syncClock()
 	l.mu.Lock()
 	rings := append([]*Ring(nil), l.rings...)
 	l.mu.Unlock()

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"time"
 
 	"petrel/internal/cmdlog"
 	"petrel/internal/protocol"
@@ -97,7 +96,7 @@ func (s *session) cmdlogRelease() {
 func (cs *cmdlogSession) capture(req, reply []byte) {
 	rec := &cs.rec
 	client := rec.Client
-	*rec = cmdlog.Record{Time: time.Now().UnixMicro(), Client: client}
+	*rec = cmdlog.Record{Time: cmdlog.Now(), Client: client}
 	switch {
 	case len(req) > 0 && req[0] == protocol.BinReqMagic:
 		cs.captureBinary(req, reply)

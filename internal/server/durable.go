@@ -57,6 +57,7 @@ type durable struct {
 	// --accept-during-warmup; live mutations then mark their keys so that
 	// loading never overwrites them (recover.go).
 	warming atomic.Pointer[warmGuard]
+	loading chan struct{} // closed when such a load ends; nil without one
 }
 
 // hold raises the sequence the current batch's replies wait for.
@@ -76,8 +77,14 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 		return s.cache.Do(key, s.now, fn)
 	}
 	var jerr error
+	deferred := false
 	mark := len(s.out)
 	cas, err := s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+		if l != cache.Hit && d.warming.Load() != nil {
+			// --accept-during-warmup: the key may not be loaded yet.
+			deferred = true
+			return it, 0
+		}
 		oldExp, oldCAS := it.Exptime, it.CAS
 		next, op := fn(it, l)
 		if l == cache.Hit && oldCAS > d.j.DurableSeq() {
@@ -117,6 +124,10 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 		}
 		return next, op
 	})
+	if deferred {
+		<-d.loading // fn has not run; it runs once, on the loaded cache
+		return s.do(key, fn)
+	}
 	if jerr != nil {
 		d.noteFailure(s.srv, jerr)
 		return 0, fmt.Errorf("%w: %w", errJournal, jerr)

@@ -24,8 +24,9 @@ type DurableConfig struct {
 	JournalMaxDelay    time.Duration // --journal-max-delay: wait this long for a group to fill
 	SyncInterval       time.Duration // --journal-sync-interval (async); 0 is 1s
 	Repair             bool          // --repair: cut the journal at mid-journal corruption instead of refusing to start
-	// AcceptDuringWarmup serves clients while the memory tier is still
-	// being loaded (see recover.go for what that means).
+	// AcceptDuringWarmup opens the listeners while the memory tier is
+	// still being loaded: hits are served, misses wait for the load
+	// (recover.go).
 	AcceptDuringWarmup bool
 }
 

@@ -33,13 +33,8 @@ import (
 // 30 days are relative, larger ones are absolute unix times.
 const binMaxRelExptime = 60 * 60 * 24 * 30
 
-// binItemHeader is the size of memcached's item header with CAS (48 bytes
-// plus 8), used to decide "too large" exactly where memcached does.
-const (
-	binItemHeader      = 48
-	binItemHeaderCAS   = 8
-	binNoCreateExptime = 0xffffffff // incr/decr expiration meaning "do not create"
-)
+// binNoCreateExptime is the incr/decr expiration meaning "do not create".
+const binNoCreateExptime = 0xffffffff
 
 // execBinary runs one binary-protocol request; buf[0] is 0x80.
 func (s *session) execBinary(buf []byte) step {
@@ -98,7 +93,7 @@ func (s *session) execBinary(buf []byte) step {
 			flags = binary.BigEndian.Uint32(r.Extras)
 		}
 		vlen := r.ValueLen()
-		if s.binTooLarge(key, flags, vlen) {
+		if s.itemTooLarge(key, vlen, flags) {
 			s.stats.Inc(stats.StoreTooLarge)
 			s.binError(r.Opcode, protocol.BinStatusTooLarge, r.Opaque)
 			if op == protocol.BinSet {
@@ -241,32 +236,6 @@ func binExptime(e uint32, now int64) int64 {
 	return int64(e)
 }
 
-// binTooLarge reports whether memcached would refuse to allocate the item:
-// header (+8 with CAS) + key + NUL + value + CRLF (+4 for nonzero flags)
-// over the item size limit.
-func (s *session) binTooLarge(nkey int, flags uint32, vlen int) bool {
-	size := binItemHeader + nkey + 1 + vlen + 2
-	if !s.srv.cfg.NoCAS {
-		size += binItemHeaderCAS
-	}
-	if flags != 0 {
-		size += 4
-	}
-	limit := s.srv.cfg.MaxItemSize
-	if limit <= 0 {
-		limit = 1 << 20
-	}
-	return size > limit
-}
-
-// binCAS is the CAS a client sees: 0 when CAS is disabled (-C).
-func (s *session) binCAS(c uint64) uint64 {
-	if s.srv.cfg.NoCAS {
-		return 0
-	}
-	return c
-}
-
 // binStoreCAS is the CAS a store compares against. memcached stores the
 // request's CAS in the new item and compares it with the old one; with CAS
 // disabled the item has nowhere to keep it, so a store ignores it (while
@@ -322,7 +291,7 @@ func (s *session) binItem(r *protocol.BinRequest, it *cache.Item, withKey, withV
 	if withValue {
 		value = it.Value
 	}
-	s.out = protocol.AppendBinResponse(s.out, r.Opcode, protocol.BinStatusOK, r.Opaque, s.binCAS(it.CAS), ext[:], key, value)
+	s.out = protocol.AppendBinResponse(s.out, r.Opcode, protocol.BinStatusOK, r.Opaque, s.visibleCAS(it.CAS), ext[:], key, value)
 }
 
 // binMiss appends a get/GAT miss: GetK and GATK return the key and no

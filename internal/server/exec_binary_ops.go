@@ -107,7 +107,7 @@ func (s *session) binUpdate(r *protocol.BinRequest, op uint8, quiet bool) {
 		s.binError(r.Opcode, status, r.Opaque)
 		return
 	}
-	s.binOK(r, quiet, s.binCAS(cas))
+	s.binOK(r, quiet, s.visibleCAS(cas))
 }
 
 // binStoreFailed answers a store the cache refused. memcached refuses
@@ -176,7 +176,7 @@ func (s *session) binConcat(r *protocol.BinRequest, isAppend, quiet bool) {
 		s.binError(r.Opcode, status, r.Opaque)
 		return
 	}
-	s.binOK(r, quiet, s.binCAS(cas))
+	s.binOK(r, quiet, s.visibleCAS(cas))
 }
 
 func (s *session) binDeleteCmd(r *protocol.BinRequest, quiet bool) {
@@ -187,7 +187,7 @@ func (s *session) binDeleteCmd(r *protocol.BinRequest, quiet bool) {
 			status = protocol.BinStatusNotFound
 			return it, 0
 		}
-		if r.CAS != 0 && s.binCAS(it.CAS) != r.CAS {
+		if r.CAS != 0 && s.visibleCAS(it.CAS) != r.CAS {
 			status = protocol.BinStatusExists
 			return it, 0
 		}
@@ -236,7 +236,7 @@ func (s *session) binArith(r *protocol.BinRequest, incr, quiet bool) {
 			status = protocol.BinStatusNonNumeric
 			return it, 0
 		}
-		if r.CAS != 0 && s.binCAS(it.CAS) != r.CAS {
+		if r.CAS != 0 && s.visibleCAS(it.CAS) != r.CAS {
 			status = protocol.BinStatusExists
 			return it, 0
 		}
@@ -297,7 +297,7 @@ func (s *session) binArith(r *protocol.BinRequest, incr, quiet bool) {
 	if !quiet {
 		var num [8]byte
 		binary.BigEndian.PutUint64(num[:], result)
-		s.out = protocol.AppendBinResponse(s.out, r.Opcode, protocol.BinStatusOK, r.Opaque, s.binCAS(cas), nil, nil, num[:])
+		s.out = protocol.AppendBinResponse(s.out, r.Opcode, protocol.BinStatusOK, r.Opaque, s.visibleCAS(cas), nil, nil, num[:])
 	}
 }
 

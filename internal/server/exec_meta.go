@@ -187,7 +187,7 @@ func (s *session) metaGet(r *protocol.MetaRequest) {
 		found = true
 		var exptime int64
 		var won bool
-		s.out, exptime, won, ttlSet = appendGetReply(s.out, r, it, key, now, false)
+		s.out, exptime, won, ttlSet = s.appendGetReply(s.out, r, it, key, now, false)
 		op := cache.Op(0)
 		if exptime != it.Exptime || (won && !it.WinSent) {
 			it.Exptime = exptime
@@ -210,7 +210,7 @@ func (s *session) metaGet(r *protocol.MetaRequest) {
 	if created {
 		view.CAS = cas
 		view.WinSent = false // the reply computes W itself
-		s.out, _, _, _ = appendGetReply(s.out, r, view, key, now, true)
+		s.out, _, _, _ = s.appendGetReply(s.out, r, view, key, now, true)
 	}
 	switch {
 	case found && ttlSet:
@@ -233,7 +233,7 @@ func (s *session) metaGet(r *protocol.MetaRequest) {
 // it, applying the T, N and R flags in request order as memcached does. It
 // returns the item's new exptime, whether the client won the recache token
 // and whether a T flag was applied.
-func appendGetReply(dst []byte, r *protocol.MetaRequest, it cache.Item, key []byte, now int64, created bool) (_ []byte, exptime int64, won, ttlSet bool) {
+func (s *session) appendGetReply(dst []byte, r *protocol.MetaRequest, it cache.Item, key []byte, now int64, created bool) (_ []byte, exptime int64, won, ttlSet bool) {
 	if r.Has('v') {
 		dst = protocol.AppendMetaVA(dst, len(it.Value))
 	} else {
@@ -263,7 +263,7 @@ func appendGetReply(dst []byte, r *protocol.MetaRequest, it cache.Item, key []by
 		case 't':
 			dst = appendTTL(dst, exptime, now)
 		case 'c':
-			dst = protocol.AppendMetaUint(dst, 'c', it.CAS)
+			dst = protocol.AppendMetaUint(dst, 'c', s.visibleCAS(it.CAS))
 		case 'f':
 			dst = protocol.AppendMetaUint(dst, 'f', uint64(it.Flags))
 		case 'l':
@@ -301,20 +301,6 @@ func appendGetReply(dst []byte, r *protocol.MetaRequest, it cache.Item, key []by
 	return dst, exptime, won, ttlSet
 }
 
-// metaItemSize is memcached's ITEM_ntotal for an item: a 48-byte header, the
-// CAS, the key and its NUL, the data with its \r\n, and the client flags when
-// they are not zero. The -I limit applies to it.
-func metaItemSize(nkey, ndata int, flags uint32, withCAS bool) int {
-	n := 48 + nkey + 1 + ndata + 2
-	if withCAS {
-		n += 8
-	}
-	if flags != 0 {
-		n += 4
-	}
-	return n
-}
-
 // metaSetMode is what an ms does with an existing or missing item.
 type metaSetMode uint8
 
@@ -331,7 +317,7 @@ const (
 func (s *session) metaSet(r *protocol.MetaRequest, buf []byte, n int) step {
 	key := s.metaKey(r)
 	total := n + r.DataLen + 2
-	if metaItemSize(len(key), r.DataLen, r.ClientFlags, !s.srv.cfg.NoCAS) > s.srv.cfg.MaxItemSize {
+	if s.itemTooLarge(len(key), r.DataLen, r.ClientFlags) {
 		// memcached also drops the old value so that a failed set cannot
 		// leave stale data behind, then swallows the data block.
 		s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
@@ -445,7 +431,7 @@ func (s *session) metaSet(r *protocol.MetaRequest, buf []byte, n int) step {
 		case 'k':
 			s.out = protocol.AppendMetaKey(s.out, key, r.Has('b'))
 		case 'c':
-			s.out = protocol.AppendMetaUint(s.out, 'c', cas)
+			s.out = protocol.AppendMetaUint(s.out, 'c', s.visibleCAS(cas))
 		}
 	}
 	s.out = protocol.AppendMetaEnd(s.out)
@@ -585,7 +571,7 @@ func (s *session) metaArith(r *protocol.MetaRequest) {
 	for i := 0; i < r.NumFlags(); i++ {
 		switch t := r.Flag(i); t[0] {
 		case 'c':
-			s.out = protocol.AppendMetaUint(s.out, 'c', cas)
+			s.out = protocol.AppendMetaUint(s.out, 'c', s.visibleCAS(cas))
 		case 't':
 			s.out = appendTTL(s.out, exptime, now)
 		case 'T':
@@ -672,7 +658,7 @@ func (s *session) metaDebug(r *protocol.MetaRequest) {
 		if it.Exptime != 0 {
 			exp = now - it.Exptime // sic: memcached prints the negated TTL
 		}
-		size := metaItemSize(len(it.Key), len(it.Value), it.Flags, !s.srv.cfg.NoCAS)
+		size := memcachedItemSize(len(it.Key), len(it.Value), it.Flags, !s.srv.cfg.NoCAS)
 		s.out = protocol.AppendMetaDebug(s.out, key, r.Has('b'), protocol.MetaDebugInfo{
 			Exp: exp, LA: now - it.Atime, CAS: it.CAS, Fetched: it.Fetched,
 			Class: metaSlabClass(size), Size: size,

@@ -20,10 +20,6 @@ import (
 // are relative, larger ones are unix times.
 const realtimeMaxDelta = 60 * 60 * 24 * 30
 
-// itemHeader is the per-item overhead memcached counts against -I: its item
-// header (48 B) plus the CAS (8 B) plus the key's NUL and the data's \r\n.
-const itemHeader = 48 + 8 + 1 + 2
-
 // execText runs one classic text or meta request (meta lines are handed to
 // execMeta).
 func (s *session) execText(buf []byte) step {
@@ -116,14 +112,6 @@ func (s *session) absExptime(e int64) int64 {
 	return s.now + e
 }
 
-// visibleCAS is the CAS a client sees: 0 under -C.
-func (s *session) visibleCAS(cas uint64) uint64 {
-	if s.srv.cfg.NoCAS {
-		return 0
-	}
-	return cas
-}
-
 // countGet records one key of a get-family command. gat counts only as a
 // touch (cmd_touch, touch_hits/misses), as memcached does.
 func (s *session) countGet(l cache.Lookup, touch bool) {
@@ -182,25 +170,9 @@ func (s *session) textGet(r *protocol.TextRequest) {
 	s.out = append(s.out, protocol.ReplyEnd...)
 }
 
-// tooLarge is memcached's item_alloc size check against -I.
-func (s *session) tooLarge(r *protocol.TextRequest) bool {
-	size := itemHeader + len(r.Key()) + r.VLen
-	if s.srv.cfg.NoCAS {
-		size -= 8
-	}
-	if r.Flags != 0 {
-		size += 4
-	}
-	maxItem := s.srv.cfg.MaxItemSize
-	if maxItem <= 0 {
-		maxItem = 1 << 20
-	}
-	return size > maxItem
-}
-
 func (s *session) textStore(r *protocol.TextRequest, buf []byte) step {
 	key := r.Key()
-	if s.tooLarge(r) {
+	if s.itemTooLarge(len(r.Key()), r.VLen, r.Flags) {
 		s.stats.Inc(stats.StoreTooLarge)
 		s.out = append(s.out, protocol.ReplyTooLarge...)
 		if r.Cmd == protocol.TextSet {

@@ -9,8 +9,8 @@ func TestMemoryLimit(t *testing.T) {
 			t.Errorf("memoryLimit(%d MiB, offHeap %v) = %d MiB, want %d MiB", items>>20, offHeap, got>>20, want>>20)
 		}
 	}
-	f(64<<20, true, 72<<20)
-	f(1024<<20, true, 192<<20) // the index and buffers only
-	f(1024<<20, false, 1216<<20)
+	f(64<<20, true, 68<<20)
+	f(1024<<20, true, 128<<20) // the heap's buffers only
+	f(1024<<20, false, 1280<<20)
 	f(0, true, 64<<20)
 }

@@ -12,13 +12,14 @@ package server
 // --accept-during-warmup, while clients write: a live write always carries
 // a sequence above everything being loaded, and a live delete or flush_all
 // is remembered (warmGuard) so that loading does not bring back what a
-// client removed.
+// client removed. A request that finds no item during such a load waits for
+// the load to end (s.do), since the item may simply not be loaded yet.
 //
-// An immediate flush_all in the journal cannot be replayed as a flush: the
-// cache invalidates by store time, and every replayed item is stored now.
-// A first pass therefore finds the last flush_all already due and loading
-// skips everything before it. A delayed flush_all still in the future is
-// replayed as it is; one that has come due since is treated as if it had
+// An immediate flush_all in the journal is not replayed as a flush: items
+// loaded from the store may be newer than it. A first pass over the journal
+// instead finds the last flush_all already due, and loading skips every
+// version before it. A delayed flush_all still in the future is re-armed in
+// the memory tier. One that has come due since is treated as if it had
 // bitten at its own sequence (items written between the command and its
 // deadline survive a restart: a documented approximation).
 
@@ -36,6 +37,13 @@ import (
 	"petrel/internal/journal"
 	"petrel/internal/storage"
 )
+
+// testJournalFS, when set (by this package's tests only), is the journal's
+// file layer: a journal.FaultFS injects disk faults.
+var testJournalFS journal.FS
+
+// errShuttingDown stops an --accept-during-warmup load at shutdown.
+var errShuttingDown = errors.New("shutting down")
 
 // recoveryStats is what startup loaded, for the log and `stats`.
 type recoveryStats struct {
@@ -67,6 +75,9 @@ func (srv *Server) openDurable() error {
 	}
 	if cfg.mode() == DurabilityAsync {
 		opts.Mode = journal.ModeAsync
+	}
+	if testJournalFS != nil {
+		opts.FS = testJournalFS
 	}
 	lock, err := storage.LockJournal(cfg.DataDir)
 	if err != nil {
@@ -114,7 +125,9 @@ func (srv *Server) openDurable() error {
 		return nil
 	}
 	d.warming.Store(&warmGuard{keys: make(map[string]uint64)})
+	d.loading = make(chan struct{})
 	go func() {
+		defer close(d.loading)
 		if err := load(); err != nil {
 			srv.logger.Printf("warm-up failed, serving with what was loaded: %v", err)
 		}
@@ -157,6 +170,9 @@ func (srv *Server) closeDurable() {
 	if d == nil {
 		return
 	}
+	if d.loading != nil {
+		<-d.loading // an --accept-during-warmup load sees closing and stops
+	}
 	if err := d.j.Close(); err != nil {
 		srv.logger.Printf("closing the journal: %v", err)
 	}
@@ -179,11 +195,17 @@ func (srv *Server) warm(d *durable, be storage.Backend, applied uint64) error {
 		return fmt.Errorf("warm-up: the journal starts at sequence %d but the store holds only up to %d: records %d..%d are lost",
 			first, applied, applied+1, first-1)
 	}
-	cut := uint64(0)
-	if end >= first {
+	// Scan from the oldest record kept, below what the store has applied
+	// too: a delayed flush the store holds must still be re-armed here.
+	var cut uint64
+	if kept := d.j.Recovery().FirstSeq; end >= kept {
+		var pending int64
 		var err error
-		if cut, err = lastFlush(d.j, first, end, start.Unix()); err != nil {
+		if cut, pending, err = flushes(d.j, kept, end, start.Unix()); err != nil {
 			return err
+		}
+		if pending != 0 {
+			srv.cache.FlushAll(start.Unix(), pending)
 		}
 	}
 	if be != nil {
@@ -205,28 +227,34 @@ func (srv *Server) warm(d *durable, be storage.Backend, applied uint64) error {
 	return nil
 }
 
-// lastFlush returns the sequence of the last flush_all in [from, end] that
-// is due at now (0 when none): nothing before it survives.
-func lastFlush(j *journal.Local, from, end uint64, now int64) (uint64, error) {
+// flushes finds the flush_alls in the journal's records [from, end]: cut
+// is the sequence of the last one due at now (nothing before it survives;
+// 0 for none), and pending the time of a delayed one still to come (0 for
+// none), which the memory tier must re-arm since the store it is warmed
+// from only hides what such a flush covers once it is due.
+func flushes(j *journal.Local, from, end uint64, now int64) (cut uint64, pending int64, err error) {
 	r, err := j.ReadFrom(from)
 	if err != nil {
-		return 0, fmt.Errorf("warm-up: %w", err)
+		return 0, 0, fmt.Errorf("warm-up: %w", err)
 	}
 	defer r.Close()
-	var cut uint64
 	var rec journal.Record
 	for {
 		if err := r.Next(&rec); err != nil {
 			if errors.Is(err, io.EOF) {
-				return cut, nil
+				return cut, pending, nil
 			}
-			return 0, fmt.Errorf("warm-up: scanning the journal: %w", err)
+			return 0, 0, fmt.Errorf("warm-up: scanning the journal: %w", err)
 		}
 		if rec.Seq > end {
-			return cut, nil
+			return cut, pending, nil
 		}
-		if rec.Type == journal.TypeFlushAll && rec.At <= now {
-			cut = rec.Seq
+		if rec.Type == journal.TypeFlushAll {
+			if rec.At <= now {
+				cut, pending = rec.Seq, 0
+			} else {
+				pending = rec.At // a later flush_all replaces a delayed one, as in memcached
+			}
 		}
 	}
 }
@@ -248,6 +276,9 @@ func (srv *Server) replay(d *durable, from, end uint64, p *progress) error {
 		}
 		if rec.Seq > end {
 			return nil
+		}
+		if srv.closing.Load() {
+			return errShuttingDown
 		}
 		w := d.warming.Load()
 		if w != nil && w.flushedAfter(rec.Seq) {
@@ -273,7 +304,7 @@ func (srv *Server) apply(rec *journal.Record, now int64, w *warmGuard) bool {
 		if rec.At > now {
 			srv.cache.FlushAll(now, rec.At)
 		}
-		return true // one due already was handled by lastFlush's cut
+		return true // one due already was handled by the cut (see flushes)
 	}
 	applied := false
 	_, err := srv.cache.Do(rec.Key, now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
@@ -447,5 +478,9 @@ func (p *progress) stop() {
 
 func (p *progress) finish() {
 	p.stop()
+	if p.n.Load() == 0 {
+		p.srv.logger.Printf("warm-up: %s: nothing to load", p.what)
+		return
+	}
 	p.srv.logger.Printf("warm-up done: %s in %v", p.line(), time.Since(p.start).Round(time.Millisecond))
 }

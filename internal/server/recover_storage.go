@@ -99,6 +99,9 @@ func (srv *Server) warmBackend(d *durable, be storage.Backend, cut uint64) error
 	var rec journal.Record
 	var last int64
 	return storage.Warm(context.Background(), be, now, limit, func(it storage.Item) error {
+		if srv.closing.Load() {
+			return errShuttingDown
+		}
 		if it.Version < cut {
 			return nil // a flush_all in the journal tail removes it
 		}

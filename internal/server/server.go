@@ -143,15 +143,14 @@ func (srv *Server) logf(level int, format string, args ...any) {
 // ApplyRuntime sets GOMAXPROCS from -t and GOMEMLIMIT from -m unless the
 // environment already chose them. It returns what it did, for the log.
 //
-// The item segments are mapped outside the Go heap (internal/cache), and
-// GOMEMLIMIT does not count such memory, so the limit covers only what is
-// on the heap: the hash index (9 to 14 bytes per item, -m/8 covers items
-// averaging 110 bytes or more) and a fixed 64 MiB for connection buffers,
-// the journal and the runtime. It is a soft target that makes the
+// The item segments and the hash index are mapped outside the Go heap
+// (internal/cache), and GOMEMLIMIT does not count such memory, so the limit
+// covers only what is on the heap: connection buffers, the journal's
+// batches and the runtime, a fixed 64 MiB plus -m/16 for the buffers of the
+// traffic a larger cache serves. It is a soft target that makes the
 // collector work harder before the heap grows past it, never a cap that
-// refuses allocations; the index holds no pointers, so a collection that
-// comes early costs little. Where the segments are on the heap (a race
-// detector build) the item memory is added.
+// refuses allocations. Where the cache is on the heap (a race detector
+// build) the item memory and an eighth for the index are added.
 func ApplyRuntime(cfg Config) []string {
 	var notes []string
 	if cfg.Threads > 0 && os.Getenv("GOMAXPROCS") == "" {
@@ -169,9 +168,9 @@ func ApplyRuntime(cfg Config) []string {
 // memoryLimit is the GOMEMLIMIT for items bytes of segment memory (see
 // ApplyRuntime).
 func memoryLimit(items int64, offHeap bool) int64 {
-	limit := 64<<20 + items/8
+	limit := 64<<20 + items/16
 	if !offHeap {
-		limit += items
+		limit += items + items/8
 	}
 	return limit
 }

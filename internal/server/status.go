@@ -68,6 +68,11 @@ type statusData struct {
 
 	Durability string      `json:"durability"` // "off" or the mode
 	Journal    []statField `json:"journal"`    // journal_*, storer_*, warmup_* fields of `stats`
+	// Lags, when the server has a journal (and a storer): records appended
+	// but not yet durable, and records durable but not yet in storage.
+	JournalLag    string `json:"journal_lag_records,omitempty"`
+	StorerLag     string `json:"storer_backlog_records,omitempty"`
+	StorerLagTime string `json:"storer_oldest_unapplied_ms,omitempty"`
 
 	Cmdlog cmdlogStatus `json:"cmdlog"`
 
@@ -190,8 +195,24 @@ func (srv *Server) statusData() statusData {
 	if d.Durability == "off" {
 		d.Journal = nil
 	}
+	d.lags()
 	srv.analysisFiles(&d)
 	return d
+}
+
+// lags derives the page's headline lags from the journal's fields.
+func (d *statusData) lags() {
+	f := map[string]string{}
+	for _, j := range d.Journal {
+		f[j.Name] = j.Value
+	}
+	last, err1 := strconv.ParseUint(f["journal_last_seq"], 10, 64)
+	durable, err2 := strconv.ParseUint(f["journal_durable_seq"], 10, 64)
+	if err1 == nil && err2 == nil && last >= durable {
+		d.JournalLag = strconv.FormatUint(last-durable, 10)
+	}
+	d.StorerLag = f["storer_backlog_records"]
+	d.StorerLagTime = f["storer_oldest_unapplied_ms"]
 }
 
 var analysisName = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.svg$`)

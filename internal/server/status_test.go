@@ -114,3 +114,17 @@ func TestStatusRates(t *testing.T) {
 func rateSampleAt(ms int64, ops uint64) rateSample {
 	return rateSample{at: time.Unix(1000, 0).Add(time.Duration(ms) * time.Millisecond), ops: ops}
 }
+
+func TestStatusLags(t *testing.T) {
+	f := func(fields []statField, journal, storer string) {
+		t.Helper()
+		d := statusData{Journal: fields}
+		d.lags()
+		if d.JournalLag != journal || d.StorerLag != storer {
+			t.Errorf("lags of %v = %q, %q; want %q, %q", fields, d.JournalLag, d.StorerLag, journal, storer)
+		}
+	}
+	f(nil, "", "")
+	f([]statField{{"journal_last_seq", "120"}, {"journal_durable_seq", "100"}}, "20", "")
+	f([]statField{{"journal_last_seq", "5"}, {"journal_durable_seq", "5"}, {"storer_backlog_records", "7"}}, "0", "7")
+}

@@ -31,7 +31,8 @@ type Item struct {
 // delayed one hides items with Version < Seq once the clock reaches At.
 type Backend interface {
 	// Apply writes recs (in sequence order) and records the highest Seq as
-	// the applied sequence, atomically where the backend allows.
+	// the applied sequence, atomically where the backend allows. recs'
+	// Key and Value slices are reused by the storer once Apply returns.
 	Apply(ctx context.Context, recs []journal.Record) error
 	// AppliedSeq is the highest sequence durably applied (0 for none).
 	AppliedSeq(ctx context.Context) (uint64, error)

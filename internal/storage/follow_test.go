@@ -33,7 +33,10 @@ func TestDirJournalTailAndCorruption(t *testing.T) {
 	dataDir := t.TempDir()
 	j := openTestJournal(t, JournalDir(dataDir), 2<<10)
 	w := newWriter(t, j, 9)
-	last := w.write(200)
+	var last uint64
+	for range 20 {
+		last = w.write(10) // a group each: segments roll between groups
+	}
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}

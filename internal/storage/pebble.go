@@ -74,6 +74,10 @@ type PebbleOptions struct {
 	CacheBytes    int64  // block cache; default 64 MiB
 	MemTableBytes uint64 // memtable size; default 64 MiB
 	ReadOnly      bool
+	// ExactLiveSize reads each key before an in-order set or delete, so
+	// that LiveSize is exact; by default those are blind writes and
+	// LiveSize is an upper bound.
+	ExactLiveSize bool
 	// Now is the clock, in unix seconds, that decides whether a flush_all
 	// is immediate when it is applied; default the wall clock.
 	Now func() int64
@@ -267,14 +271,23 @@ func (p *Pebble) Apply(ctx context.Context, recs []journal.Record) error {
 			applied = max(applied, r.Seq)
 			continue
 		}
+		inOrder := r.Seq > applied
 		applied = max(applied, r.Seq)
 		if r.Seq < newSt.floor {
 			continue
 		}
 		kbuf = append(append(kbuf[:0], 'd'), r.Key...)
-		cur, found, err := batchItem(b, kbuf)
-		if err != nil {
-			return fmt.Errorf("storage: pebble apply %d: %w", r.Seq, err)
+		var cur storedItem
+		var found bool
+		if !inOrder || r.Type == journal.TypeTouch || p.opts.ExactLiveSize {
+			// Out of order, the stored version decides. In order (the
+			// storer's case) every stored version is below r.Seq, so a set
+			// or delete is a blind write: no read, which is most of the
+			// cost of applying.
+			var err error
+			if cur, found, err = batchItem(b, kbuf); err != nil {
+				return fmt.Errorf("storage: pebble apply %d: %w", r.Seq, err)
+			}
 		}
 		if found && cur.version >= r.Seq {
 			continue
@@ -485,8 +498,11 @@ func (p *Pebble) AppliedSeq(context.Context) (uint64, error) { return p.applied.
 // journal may be truncated below it, and no further.
 func (p *Pebble) DurableAppliedSeq() uint64 { return p.durable.Load() }
 
-// LiveSize estimates the live items and their key+value bytes (expiry and
-// delayed flushes are not subtracted until the items are overwritten).
+// LiveSize estimates the live items and their key+value bytes. It is an
+// upper bound: in-order sets and deletes are blind writes (see Apply), so
+// an overwrite counts as a new item and a delete subtracts nothing, until
+// an immediate flush_all resets it; nor are expiry and delayed flushes
+// subtracted. With ExactLiveSize, only the last two remain.
 func (p *Pebble) LiveSize() (items, bytes int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

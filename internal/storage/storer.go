@@ -256,6 +256,7 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 		waitSeq     uint64
 		rec         journal.Record
 		lastPersist = time.Now()
+		retryFlush  time.Time
 	)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -282,7 +283,7 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 		s.mu.Unlock()
 		if len(batch) == 0 {
 			if unflushed > 0 && !time.Now().Before(flushBy) {
-				unflushed = s.flush()
+				unflushed, flushBy = s.flushAt(unflushed)
 			}
 			// Caught up: wait for the next record, or the flush deadline.
 			next := s.applied + 1
@@ -340,8 +341,9 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 			flushBy = time.Now().Add(s.opts.FlushInterval)
 		}
 		unflushed += int64(bytes)
-		if unflushed >= s.opts.FlushBytes || !time.Now().Before(flushBy) {
-			unflushed = s.flush()
+		if now := time.Now(); !now.Before(flushBy) || (unflushed >= s.opts.FlushBytes && !now.Before(retryFlush)) {
+			unflushed, flushBy = s.flushAt(unflushed)
+			retryFlush = flushBy // after a failure, not before RetryMax
 		}
 		if _, ok := s.b.(Flusher); !ok {
 			// Durable on Apply; truncate at most once a second so that
@@ -396,10 +398,18 @@ func errorKind(err error) string {
 	return "error"
 }
 
+// flushAt flushes, and after a failure returns the bytes still unflushed
+// and when to try again.
+func (s *Storer) flushAt(unflushed int64) (int64, time.Time) {
+	if s.flush() {
+		return 0, time.Time{}
+	}
+	return unflushed, time.Now().Add(s.opts.RetryMax)
+}
+
 // flush makes the backend durable up to what it applied and truncates the
-// journal below that; it returns the bytes still unflushed (0, or all of
-// them again after a failure so that the next batch retries).
-func (s *Storer) flush() int64 {
+// journal below that, and reports whether it could.
+func (s *Storer) flush() bool {
 	durable := s.applied
 	if f, ok := s.b.(Flusher); ok {
 		if err := f.Flush(); err != nil {
@@ -407,7 +417,7 @@ func (s *Storer) flush() int64 {
 			s.st.LastFlushError = err.Error()
 			s.mu.Unlock()
 			s.opts.Logf("storer: flush: %v", err)
-			return 1
+			return false
 		}
 		durable = f.DurableAppliedSeq()
 	}
@@ -416,7 +426,7 @@ func (s *Storer) flush() int64 {
 	s.st.Flushes++
 	s.mu.Unlock()
 	s.truncate(durable)
-	return 0
+	return true
 }
 
 func (s *Storer) truncate(durable uint64) {

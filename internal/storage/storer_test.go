@@ -357,3 +357,56 @@ func TestLocks(t *testing.T) {
 	}
 	l.Unlock()
 }
+
+// failingFlush is a test-only Pebble wrapper whose Flush fails until healed.
+type failingFlush struct {
+	*Pebble
+	mu     sync.Mutex
+	broken bool
+	tries  int
+}
+
+func (f *failingFlush) Flush() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.tries++
+	if f.broken {
+		return errors.New("disk full")
+	}
+	return f.Pebble.Flush()
+}
+
+// A failing flush holds truncation back (the journal keeps every record
+// Pebble may lose) without stopping the applies, and recovers.
+func TestStorerFlushFailure(t *testing.T) {
+	dir := t.TempDir()
+	j := openTestJournal(t, filepath.Join(dir, "journal"), 4<<10)
+	defer j.Close()
+	p := openTestPebble(t, filepath.Join(dir, "pebble"))
+	defer p.Close()
+	ff := &failingFlush{Pebble: p, broken: true}
+	s := NewStorer(j, ff, StorerOptions{FlushBytes: 1, CPUShare: 1, RetryMax: time.Millisecond})
+	stop := startStorer(t, s)
+	w := newWriter(t, j, 10)
+	last := w.write(300)
+	if err := s.WaitApplied(last); err != nil {
+		t.Fatal(err)
+	}
+	l := s.Lag()
+	if l.DurableAppliedSeq != 0 || j.Stats().FirstSeq != 1 || l.Stats.LastFlushError == "" {
+		t.Errorf("with flushes failing: durable %d, journal from %d, flush error %q; want 0, 1, an error",
+			l.DurableAppliedSeq, j.Stats().FirstSeq, l.Stats.LastFlushError)
+	}
+	ff.mu.Lock()
+	ff.broken = false
+	ff.mu.Unlock()
+	if err := stop(); err != nil { // a clean stop flushes
+		t.Fatal(err)
+	}
+	if l := s.Lag(); l.DurableAppliedSeq != last || j.Stats().Segments > 2 {
+		t.Errorf("after healing: durable %d (want %d), %d journal segments", l.DurableAppliedSeq, last, j.Stats().Segments)
+	}
+	if got, want := fmt.Sprint(contents(t, p, testNow)), fmt.Sprint(w.model); got != want {
+		t.Errorf("backend differs from the model:\n got %s\nwant %s", got, want)
+	}
+}

@@ -1,0 +1,104 @@
+package server
+
+import (
+	"encoding/binary"
+	"strings"
+	"syscall"
+	"testing"
+
+	"petrel/internal/journal"
+	"petrel/internal/protocol"
+)
+
+// TestJournalFailureAnswers fails the journal's disk and checks that every
+// mutation, in every protocol, is refused with a server error and changes
+// nothing, while reads of durable data go on.
+func TestJournalFailureAnswers(t *testing.T) {
+	fs := journal.NewFaultFS(nil)
+	testJournalFS = fs
+	defer func() { testJournalFS = nil }()
+	srv := newDurableServer(t, t.TempDir())
+	s := newTextSession(srv, textTestNow)
+	run := func(req []byte) (string, error) {
+		s.out = s.out[:0]
+		for len(req) > 0 {
+			st := s.exec(req)
+			if st.n == 0 {
+				t.Fatalf("%q: incomplete", req)
+			}
+			req = req[st.n:]
+		}
+		err := s.awaitDurable()
+		return string(s.out), err
+	}
+	if out, err := run([]byte("set a 0 0 1\r\nx\r\nset n 0 0 1\r\n5\r\n")); err != nil || out != "STORED\r\nSTORED\r\n" {
+		t.Fatalf("before the fault: %q, %v", out, err)
+	}
+
+	fs.FailWrites(0, 0, syscall.ENOSPC)
+	// The write that meets the fault is applied in memory but its reply is
+	// never released: the connection layer closes the connection.
+	if _, err := run([]byte("set b 0 0 1\r\ny\r\n")); err == nil {
+		t.Fatal("a write whose group failed was released")
+	}
+	const serverErr = "SERVER_ERROR journal unavailable: no space left on device\r\n"
+	f := func(req, want string) {
+		t.Helper()
+		out, err := run([]byte(req))
+		if err != nil || out != want {
+			t.Errorf("%q on a failed journal: %q, %v; want %q", req, out, err, want)
+		}
+	}
+	f("set a 0 0 1\r\nz\r\n", serverErr)
+	f("add c 0 0 1\r\nz\r\n", serverErr)
+	f("append a 0 0 1\r\nz\r\n", serverErr)
+	f("cas a 0 0 1 1\r\nz\r\n", serverErr)
+	f("delete a\r\n", serverErr)
+	f("incr n 1\r\n", serverErr)
+	f("touch a 100\r\n", serverErr)
+	f("gat 100 a\r\n", serverErr)
+	f("flush_all\r\n", serverErr)
+	f("ms a 1 T0\r\nz\r\n", serverErr)
+	f("md a\r\n", serverErr)
+	f("md a I\r\n", serverErr)
+	f("ma n\r\n", serverErr)
+	f("mg a T100 v\r\n", serverErr)
+	f("mg new N30 v\r\n", serverErr)
+	// Reads of durable data and misses go on; nothing above changed them.
+	f("get a n missing\r\n", "VALUE a 0 1\r\nx\r\nVALUE n 0 1\r\n5\r\nEND\r\n")
+	f("mg a v\r\n", "VA 1\r\nx\r\n")
+	f("touch missing 10\r\n", "NOT_FOUND\r\n") // nothing to journal
+	// b is in memory but will never be durable: a read of it is not sent.
+	if out, err := run([]byte("get b\r\n")); err == nil {
+		t.Errorf("a read of a value that failed to become durable was released: %q", out)
+	}
+
+	msg := strings.TrimSuffix(strings.TrimPrefix(serverErr, "SERVER_ERROR "), "\r\n")
+	bf := func(op byte, key string, extras []byte, value string) {
+		t.Helper()
+		out, err := run(durableBinReq(op, key, extras, value))
+		want := protocol.AppendBinErrorText(nil, op, binStatusInternal, 0, msg)
+		if err != nil || out != string(want) {
+			t.Errorf("binary op %#x on a failed journal: %q, %v; want %q", op, out, err, want)
+		}
+	}
+	bf(protocol.BinSet, "a", make([]byte, 8), "z")
+	bf(protocol.BinDelete, "a", nil, "")
+	bf(protocol.BinIncrement, "n", make([]byte, 20), "")
+	bf(protocol.BinTouch, "a", make([]byte, 4), "")
+	bf(protocol.BinGAT, "a", make([]byte, 4), "")
+	bf(protocol.BinFlush, "", nil, "")
+
+	if st := srv.dur.j.Stats(); !st.Failed {
+		t.Error("the journal does not report its failure")
+	}
+}
+
+func durableBinReq(op byte, key string, extras []byte, value string) []byte {
+	if op == protocol.BinTouch || op == protocol.BinGAT {
+		binary.BigEndian.PutUint32(extras, 100)
+	}
+	r := protocol.BinRequest{BinHeader: protocol.BinHeader{Magic: protocol.BinReqMagic, Opcode: op},
+		Key: []byte(key), Extras: extras, Value: []byte(value)}
+	return protocol.AppendBinRequest(nil, &r)
+}
