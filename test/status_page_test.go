@@ -20,7 +20,7 @@ const chromiumBin = "/usr/bin/chromium"
 // shows the live figures: items, hits and misses, the hit ratio, the
 // connection count, the command logger's state and the analysis picture.
 func TestStatusPageChromium(t *testing.T) {
-	needFile(t, chromiumBin, "chromium (scripts/install-observability-deps.sh)")
+	needFile(t, chromiumBin, "chromium (scripts/install-deps.sh)")
 	adminPort := freePort(t, "tcp")
 	dir := t.TempDir()
 	analysis := filepath.Join(dir, "analysis")

@@ -12,10 +12,10 @@ import (
 
 // Missing skips t because an external dependency is not installed, or
 // fails it when PETREL_REQUIRE_DEPS=1 (set by `make test`, so CI cannot
-// pass by skipping). scripts/install-backend-deps.sh installs them.
+// pass by skipping). scripts/install-deps.sh installs them.
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...) + " (run scripts/install-backend-deps.sh)"
+	msg := fmt.Sprintf(format, args...) + " (run scripts/install-deps.sh)"
 	if os.Getenv("PETREL_REQUIRE_DEPS") == "1" {
 		t.Fatalf("required dependency missing: %s", msg)
 	}

@@ -30,7 +30,7 @@ type Dynalite struct {
 }
 
 // dynaliteCLI finds dynalite's cli.js: $PETREL_DYNALITE, then the cache
-// directory scripts/install-backend-deps.sh installs into, then the global
+// directory scripts/install-deps.sh installs into, then the global
 // npm roots.
 func dynaliteCLI() string {
 	cands := []string{os.Getenv("PETREL_DYNALITE")}
