@@ -21,11 +21,20 @@ import (
 //
 // Each key has one writer (its connection), so the acknowledged history of
 // a key is a sequence and its expected value is exact. PETREL_CRASH_SEED and
-// PETREL_CRASH_ROUNDS override the fixed defaults.
+// PETREL_CRASH_ROUNDS override the fixed defaults. Both durability modes
+// are run; requests mix the text and meta protocols.
 func TestDurableCrashLoop(t *testing.T) {
-	seed, rounds := uint64(20261121), 20
+	// async acknowledges once the group is written to the operating system,
+	// so a process crash must lose nothing acknowledged there either.
+	for _, mode := range []string{"sync", "async"} {
+		t.Run(mode, func(t *testing.T) { crashLoop(t, mode) })
+	}
+}
+
+func crashLoop(t *testing.T, mode string) {
+	seed, rounds := uint64(20261121), 16
 	if testing.Short() {
-		rounds = 5
+		rounds = 4
 	}
 	if v, err := strconv.ParseUint(os.Getenv("PETREL_CRASH_SEED"), 10, 64); err == nil {
 		seed = v
@@ -44,7 +53,7 @@ func TestDurableCrashLoop(t *testing.T) {
 	}
 	checked, acked := 0, 0
 	for round := 0; round < rounds; round++ {
-		s := startDurable(t, dir)
+		s := startDurable(t, dir, "--durability", mode)
 		checked += verifyCrashModel(t, s, model, round)
 		if t.Failed() {
 			return
@@ -67,7 +76,7 @@ func TestDurableCrashLoop(t *testing.T) {
 			acked += n
 		}
 	}
-	s := startDurable(t, dir)
+	s := startDurable(t, dir, "--durability", mode)
 	checked += verifyCrashModel(t, s, model, rounds)
 	t.Logf("%d acknowledged writes over %d crashes; %d key states checked after restarts", acked, rounds, checked)
 	if acked == 0 {
@@ -102,12 +111,19 @@ func crashClient(s *server, client, round int, keys []keyModel, rng *rand.Rand) 
 		k, key := &keys[i], crashKey(client, i)
 		var req, okReply string
 		switch op := rng.IntN(10); {
-		case op < 5 || !k.present: // set a unique numeric value
+		case op < 3 || !k.present: // set a unique numeric value
 			v := strconv.Itoa((client*1000+round)*100000 + n)
 			req, okReply = fmt.Sprintf("set %s 0 0 %d\r\n%s\r\n", key, len(v), v), "STORED"
 			k.inflight, k.ifVal, k.ifPres = true, v, true
-		case op < 7:
+		case op < 5: // the same with meta set
+			v := strconv.Itoa((client*1000+round)*100000 + n)
+			req, okReply = fmt.Sprintf("ms %s %d\r\n%s\r\n", key, len(v), v), "HD"
+			k.inflight, k.ifVal, k.ifPres = true, v, true
+		case op < 6:
 			req, okReply = "delete "+key+"\r\n", "DELETED"
+			k.inflight, k.ifVal, k.ifPres = true, "", false
+		case op < 7:
+			req, okReply = "md "+key+"\r\n", "HD"
 			k.inflight, k.ifVal, k.ifPres = true, "", false
 		case op < 9:
 			cur, _ := strconv.ParseUint(k.val, 10, 64)

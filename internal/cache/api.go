@@ -80,7 +80,8 @@ const (
 	OpDelete
 )
 
-// Errors returned by Do when an OpPut cannot be carried out.
+// Errors returned by Do when an OpPut cannot be carried out. ErrTooLarge
+// also answers a key over 255 bytes (the protocols stop at 250).
 var (
 	ErrTooLarge = errors.New("object too large for cache")
 	ErrNoMemory = errors.New("out of memory storing object")

@@ -21,10 +21,13 @@ package cache
 // expiry) converts it the same way. The conversion takes flushMu, so two
 // callers cannot record different marks.
 //
-// Limits, shared with memcached: an item stored with a kept CAS at or below
-// the current mark (meta E with a small token) reads as flushed at once,
-// and a kept CAS of 0 is covered by any flush. A kept CAS above the counter
-// moves the counter up, so later items stay above it (up to casOrderLimit).
+// Limits, as in memcached's CAS test: an item stored after a flush with a
+// kept CAS below the flush's mark (a CAS from before the flush, such as a
+// meta E token where the protocol has one) reads as flushed at once, and a
+// kept CAS of 0 is covered by any flush. A kept CAS above the counter moves
+// the counter up, so later items stay above it (up to casOrderLimit). The
+// durability layer keeps journal sequences, which only grow, so none of
+// this arises there.
 
 import "math"
 
@@ -88,7 +91,7 @@ func (c *Cache) FlushAll(now, at int64) {
 }
 
 // casOrderLimit bounds the CAS values that move the high-water mark, so
-// that a client's meta E token near 2^64 cannot make the counter wrap.
+// that a kept CAS near 2^64 (a client-chosen token) cannot make it wrap.
 // Counters and journal sequences never get near it; an item kept with a CAS
 // above it is not ordered against flush_all and survives it.
 const casOrderLimit = 1 << 62

@@ -251,12 +251,20 @@ func TestIdleConnectionHoldsOnlySmallBuffer(t *testing.T) {
 	// A small last request: the read that brought it did not fill a buffer.
 	c.send("echo small\r\n")
 	c.expect("small\r\n")
+	// Pick this client's connection: another (a probe being torn down)
+	// may still be in the set, and its fields are not ours to read.
 	var sc *conn
+	me := addrString(c.nc.LocalAddr())
 	srv.mu.Lock()
 	for k := range srv.conns {
-		sc = k
+		if k.remote == me {
+			sc = k
+		}
 	}
 	srv.mu.Unlock()
+	if sc == nil {
+		t.Fatalf("no server connection with remote address %s", me)
+	}
 	// The state store before the next read orders the buffer release before
 	// this goroutine's reads below.
 	waitFor(t, "the connection to wait for its next request", func() bool { return sc.state.Load() == stateWaiting })

@@ -77,7 +77,7 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 		return s.cache.Do(key, s.now, fn)
 	}
 	var jerr error
-	deferred := false
+	deferred, put := false, false
 	mark := len(s.out)
 	cas, err := s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		if l != cache.Hit && d.warming.Load() != nil {
@@ -121,6 +121,7 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 		if op&cache.OpPut != 0 {
 			next.CAS = seq
 			op |= cache.OpKeepCAS
+			put = true
 		}
 		return next, op
 	})
@@ -132,7 +133,42 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 		d.noteFailure(s.srv, jerr)
 		return 0, fmt.Errorf("%w: %w", errJournal, jerr)
 	}
+	if put && err != nil {
+		_ = key // MUTANT
+	}
 	return cas, err
+}
+
+// undoPut journals the state of key again after the cache refused a put
+// that was already journaled (too large, or no memory under -M): the old
+// item is still in memory, unchanged, and the journal must not replay the
+// refused value over it. It is re-journaled as a Set of itself (and its
+// CAS becomes the new sequence, without an allocation), or a Delete when
+// there was none. If that append fails too, the journal has failed, and
+// the refused record is as unacknowledged as any other.
+func (s *session) undoPut(d *durable, key []byte) {
+	_, _ = s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+		rec := &s.rec
+		if l == cache.Hit {
+			*rec = journal.Record{Type: journal.TypeSet, Key: key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime}
+			if it.Stale {
+				*rec = journal.Record{Type: journal.TypeDelete, Key: key}
+			}
+		} else {
+			*rec = journal.Record{Type: journal.TypeDelete, Key: key}
+		}
+		seq, err := d.j.Append(rec)
+		*rec = journal.Record{}
+		if err != nil {
+			return it, 0
+		}
+		s.hold(seq)
+		if l != cache.Hit {
+			return it, 0
+		}
+		it.CAS = seq
+		return it, cache.OpMeta | cache.OpKeepCAS
+	})
 }
 
 // holdMiss holds a reply that found no item until everything appended so

@@ -102,3 +102,55 @@ func durableBinReq(op byte, key string, extras []byte, value string) []byte {
 		Key: []byte(key), Extras: extras, Value: []byte(value)}
 	return protocol.AppendBinRequest(nil, &r)
 }
+
+// TestRefusedPutNotReplayed makes the cache refuse puts the journal has
+// already taken (an append past the item size limit; a set of a new key
+// that does not fit) and checks that a restart does not bring the refused
+// values back.
+func TestRefusedPutNotReplayed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.MemoryMB = 16
+	cfg.MaxItemSize = 1024
+	cfg.Durable.DataDir = dir
+	open := func() (*Server, *session) {
+		srv, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return srv, newTextSession(srv, textTestNow)
+	}
+	srv, s := open()
+	run := func(req string) string {
+		t.Helper()
+		s.out = s.out[:0]
+		for b := []byte(req); len(b) > 0; {
+			st := s.exec(b)
+			if st.n == 0 {
+				t.Fatalf("%q: incomplete", req)
+			}
+			b = b[min(st.n+st.swallow, len(b)):]
+		}
+		if err := s.awaitDurable(); err != nil {
+			t.Fatal(err)
+		}
+		return string(s.out)
+	}
+	v := strings.Repeat("v", 900)
+	if got := run("set a 0 0 900\r\n" + v + "\r\n"); got != "STORED\r\n" {
+		t.Fatalf("set: %q", got)
+	}
+	if got := run("append a 0 0 200\r\n" + strings.Repeat("w", 200) + "\r\n"); got != "NOT_STORED\r\n" {
+		t.Fatalf("append past the limit: %q", got)
+	}
+	if got := run("get a\r\n"); got != "VALUE a 0 900\r\n"+v+"\r\nEND\r\n" {
+		t.Fatalf("after the refused append: %.40q", got)
+	}
+	srv.Shutdown()
+
+	srv, s = open()
+	defer srv.Shutdown()
+	if got := run("get a\r\n"); got != "VALUE a 0 900\r\n"+v+"\r\nEND\r\n" {
+		t.Errorf("after a restart the refused append came back: %.60q", got)
+	}
+}

@@ -428,9 +428,13 @@ func (p *progress) loop() {
 			return
 		case <-t.C:
 			line := p.line()
+			if p.tty {
+				// The log shares the terminal: clear the bar, log, redraw.
+				fmt.Fprint(os.Stderr, "\r\x1b[K")
+			}
 			p.srv.logger.Printf("warm-up: %s", line)
 			if p.tty {
-				fmt.Fprintf(os.Stderr, "\r%s %s\x1b[K", p.bar(), line)
+				fmt.Fprintf(os.Stderr, "%s %s", p.bar(), line)
 			}
 		}
 	}
