@@ -134,7 +134,7 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 		return 0, fmt.Errorf("%w: %w", errJournal, jerr)
 	}
 	if put && err != nil {
-		_ = key // MUTANT
+		s.undoPut(d, key)
 	}
 	return cas, err
 }

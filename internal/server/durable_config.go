@@ -28,6 +28,9 @@ type DurableConfig struct {
 	// still being loaded: hits are served, misses wait for the load
 	// (recover.go).
 	AcceptDuringWarmup bool
+	// Backend is the storage backend the journal is applied to, and how
+	// the server uses it (backend_config.go).
+	Backend BackendConfig
 }
 
 // mode resolves the default.
@@ -67,5 +70,5 @@ func (d *DurableConfig) validate() error {
 	case d.SyncInterval < 0:
 		return fmt.Errorf("journal sync interval must not be negative, got %v", d.SyncInterval)
 	}
-	return nil
+	return d.Backend.validate(d.Enabled())
 }

@@ -73,6 +73,34 @@ func sumRetries(m map[string]uint64) uint64 {
 	return n
 }
 
+// durableSettings appends the durability settings to `stats settings`.
+func (srv *Server) durableSettings(emit func(name, value string)) {
+	dc := srv.cfg.Durable
+	emit("durability", dc.mode())
+	if !dc.Enabled() {
+		return
+	}
+	emit("data_dir", dc.DataDir)
+	seg, sync := dc.JournalSegmentSize, dc.SyncInterval
+	if seg == 0 {
+		seg = 64 << 20 // the journal's defaults
+	}
+	if sync == 0 {
+		sync = time.Second
+	}
+	emit("journal_segment_size", i64(seg))
+	emit("journal_max_delay", dc.JournalMaxDelay.String())
+	emit("journal_sync_interval", sync.String())
+	emit("accept_during_warmup", yesNo(dc.AcceptDuringWarmup))
+	if d := srv.dur; d != nil && d.back != nil {
+		storer := "internal"
+		if d.back.external {
+			storer = "external"
+		}
+		emit("storer", storer)
+	}
+}
+
 func boolDigit(b bool) string {
 	if b {
 		return "1"

@@ -103,10 +103,10 @@ func durableBinReq(op byte, key string, extras []byte, value string) []byte {
 	return protocol.AppendBinRequest(nil, &r)
 }
 
-// TestRefusedPutNotReplayed makes the cache refuse puts the journal has
-// already taken (an append past the item size limit; a set of a new key
-// that does not fit) and checks that a restart does not bring the refused
-// values back.
+// TestRefusedPutNotReplayed makes the cache refuse a put the journal has
+// already taken (an append past the item size limit) and checks that a
+// restart from the store does not bring the refused value back (or lose the
+// key, as a refused newest version in the store would).
 func TestRefusedPutNotReplayed(t *testing.T) {
 	dir := t.TempDir()
 	cfg := DefaultConfig()
@@ -145,6 +145,14 @@ func TestRefusedPutNotReplayed(t *testing.T) {
 	}
 	if got := run("get a\r\n"); got != "VALUE a 0 900\r\n"+v+"\r\nEND\r\n" {
 		t.Fatalf("after the refused append: %.40q", got)
+	}
+	// Let the storer apply everything, so that the restart loads the store
+	// (where the refused value would be the newest version of a).
+	st := srv.dur.back.storer.Load()
+	for st.Lag().AppliedSeq < srv.dur.j.LastSeq() {
+		if err := st.WaitApplied(srv.dur.j.LastSeq()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	srv.Shutdown()
 

@@ -188,6 +188,7 @@ func (srv *Server) settingsStats(emit func(name, value string)) {
 	emit("eviction_policy", PolicyName(cfg.Eviction))
 	emit("segment_size", u64(srv.cache.Stats().SegmentSize))
 	emit("admin_addr", cfg.AdminAddr)
+	srv.durableSettings(emit) // durable_stats.go
 }
 
 func (srv *Server) itemsStats(emit func(name, value string)) {
