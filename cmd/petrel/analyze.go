@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"petrel/internal/analyze"
-	"petrel/internal/server"
+	"petrel/internal/cache"
 )
 
 // analyzeMain runs `petrel analyze LOG…`: command logs in, a workload
@@ -52,7 +52,7 @@ func analyzeMain(args []string) error {
 		fs.Usage()
 		return errors.New("no log files given")
 	}
-	p, err := server.ParsePolicy(*policy)
+	p, err := cache.ParsePolicy(*policy)
 	if err != nil {
 		return err
 	}

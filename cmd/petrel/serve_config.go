@@ -17,6 +17,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"petrel/internal/cache"
 	"petrel/internal/server"
 )
 
@@ -139,7 +140,7 @@ func init() {
 		}},
 		{"o", "extended", "LIST", "comma list of extended options (eviction=, idle_timeout=, segment_size=; memcached's others are ignored with a warning)", nil},
 		{"", "eviction", "POLICY", "eviction policy: fifo, merge, random or none (default fifo)", func(c *server.Config, v string) error {
-			p, err := server.ParsePolicy(v)
+			p, err := cache.ParsePolicy(v)
 			c.Eviction = p
 			return err
 		}},

@@ -8,8 +8,6 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
-
-	"petrel/internal/cache"
 )
 
 // Report is the analysis, as printed (Text) and as JSON.
@@ -162,7 +160,7 @@ func (a *Analyzer) Report() (*Report, error) {
 	for i, w := range a.wss {
 		r.WSS = append(r.WSS, w.summary(wssWindows[i].name, a.rate))
 	}
-	r.MRC = MRC{Policy: policyName(a.cfg.Policy), LRU: a.mrc.curve(float64(a.keyedReads))}
+	r.MRC = MRC{Policy: a.cfg.Policy.String(), LRU: a.mrc.curve(float64(a.keyedReads))}
 	if a.keyedReads > 0 {
 		r.MRC.ColdMissRatio = min(1, a.mrc.cold/float64(a.keyedReads))
 	}
@@ -180,21 +178,6 @@ func (a *Analyzer) Report() (*Report, error) {
 	r.TopKeys = a.top.top(a.cfg.TopKeys)
 	r.Heatmap = a.heatmap(240)
 	return r, a.err
-}
-
-// policyName matches petrel serve's --eviction names.
-func policyName(p cache.Policy) string {
-	switch p {
-	case cache.EvictFIFO:
-		return "fifo"
-	case cache.EvictMerge:
-		return "merge"
-	case cache.EvictRandom:
-		return "random"
-	case cache.EvictNone:
-		return "none"
-	}
-	return fmt.Sprintf("policy(%d)", p)
 }
 
 func sortCounts(c []NameCount) {

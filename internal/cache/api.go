@@ -5,7 +5,10 @@ package cache
 // change; these types and method signatures are not, without updating every
 // caller.
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Policy selects what happens when a new item needs memory and none is free.
 type Policy uint8
@@ -22,6 +25,26 @@ const (
 	// EvictNone refuses the write (memcached -M).
 	EvictNone
 )
+
+var policyNames = [...]string{EvictFIFO: "fifo", EvictMerge: "merge", EvictRandom: "random", EvictNone: "none"}
+
+// String is the policy's configuration name (petrel serve -o eviction=).
+func (p Policy) String() string {
+	if int(p) < len(policyNames) {
+		return policyNames[p]
+	}
+	return fmt.Sprintf("policy(%d)", p)
+}
+
+// ParsePolicy is the inverse of Policy.String.
+func ParsePolicy(s string) (Policy, error) {
+	for p, name := range policyNames {
+		if name == s {
+			return Policy(p), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown eviction policy %q: want fifo, merge, random or none", s)
+}
 
 // Config sizes the memory tier.
 type Config struct {

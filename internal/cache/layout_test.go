@@ -163,3 +163,20 @@ func TestBucketRange(t *testing.T) {
 	f(1023, 2048+32768+524288+255*32768, 2048+32768+524288+256*32768)
 	f(noTTLBucket, 0, 0)
 }
+
+func TestPolicyNames(t *testing.T) {
+	f := func(name string, want Policy) {
+		t.Helper()
+		p, err := ParsePolicy(name)
+		if err != nil || p != want || p.String() != name {
+			t.Errorf("ParsePolicy(%q) = %v, %v; want %v", name, p, err, want)
+		}
+	}
+	f("fifo", EvictFIFO)
+	f("merge", EvictMerge)
+	f("random", EvictRandom)
+	f("none", EvictNone)
+	if _, err := ParsePolicy("lru"); err == nil {
+		t.Error("ParsePolicy(lru) accepted")
+	}
+}

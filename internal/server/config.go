@@ -99,28 +99,3 @@ func (c *Config) Validate() error {
 	}
 	return c.Durable.validate()
 }
-
-// PolicyName is the `stats settings` and configuration name of p.
-func PolicyName(p cache.Policy) string {
-	switch p {
-	case cache.EvictFIFO:
-		return "fifo"
-	case cache.EvictMerge:
-		return "merge"
-	case cache.EvictRandom:
-		return "random"
-	case cache.EvictNone:
-		return "none"
-	}
-	return fmt.Sprintf("policy(%d)", p)
-}
-
-// ParsePolicy is the inverse of PolicyName.
-func ParsePolicy(s string) (cache.Policy, error) {
-	for p := cache.EvictFIFO; p <= cache.EvictNone; p++ {
-		if PolicyName(p) == s {
-			return p, nil
-		}
-	}
-	return 0, fmt.Errorf("unknown eviction policy %q: want fifo, merge, random or none", s)
-}

@@ -185,7 +185,7 @@ func (srv *Server) settingsStats(emit func(name, value string)) {
 	emit("flush_enabled", "yes")
 	emit("idle_timeout", i64(idle))
 	// Petrel's own.
-	emit("eviction_policy", PolicyName(cfg.Eviction))
+	emit("eviction_policy", cfg.Eviction.String())
 	emit("segment_size", u64(srv.cache.Stats().SegmentSize))
 	emit("admin_addr", cfg.AdminAddr)
 	srv.durableSettings(emit) // durable_stats.go

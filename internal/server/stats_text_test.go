@@ -145,15 +145,3 @@ func TestConfigValidate(t *testing.T) {
 	f(func(c *Config) { c.Port = 70000 }, true)
 	f(func(c *Config) { c.IdleTimeout = -1 }, true)
 }
-
-func TestPolicyNames(t *testing.T) {
-	for _, name := range []string{"fifo", "merge", "random", "none"} {
-		p, err := ParsePolicy(name)
-		if err != nil || PolicyName(p) != name {
-			t.Errorf("ParsePolicy(%q) = %v, %v", name, p, err)
-		}
-	}
-	if _, err := ParsePolicy("lru"); err == nil {
-		t.Error("ParsePolicy(lru) accepted")
-	}
-}
