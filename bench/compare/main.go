@@ -45,6 +45,11 @@ type options struct {
 	durable                    bool
 	petrelDurable              string
 	profile                    string
+	matrix                     bool
+	scratch                    string // parent of the servers' data directories
+	restart                    bool
+	restartItems               string
+	cmdlog                     bool
 	replot                     string
 }
 
@@ -73,9 +78,21 @@ func main() {
 	flag.StringVar(&o.petrelDurable, "petrel-durable",
 		"sync=--data-dir {dir} --durability sync;async=--data-dir {dir} --durability async --journal-sync-interval 1s",
 		`Petrel's durable modes as "mode=serve args;…" ({dir} becomes a fresh directory), for the durable matrix`)
+	flag.BoolVar(&o.matrix, "matrix", true, "run the workload matrix against memcached")
+	flag.StringVar(&o.scratch, "scratch", "", "directory for the durable servers' data directories (default $TMPDIR)")
+	flag.BoolVar(&o.restart, "restart", false, "time restarts of durable Petrel and Redis with -restart-items items (restart.go)")
+	flag.StringVar(&o.restartItems, "restart-items", "1000000,10000000", "comma list of item counts for -restart")
+	flag.BoolVar(&o.cmdlog, "cmdlog", false, "measure the command logger's overhead (cmdlog.go)")
 	flag.StringVar(&o.profile, "profile", "get-set-10-1,twitter-zipf,value-10k", "comma list of workloads to profile Petrel on (CPU, block, mutex); empty for none")
 	flag.StringVar(&o.replot, "replot", "", "rewrite table.md and the plots of this results directory from its summary.json, and exit")
 	flag.Parse()
+	if flag.Arg(0) == "backends" { // issue #5's table: backends.go
+		if err := backendsMain(flag.Args()[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "compare:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.replot != "" {
 		if err := replot(o.replot); err != nil {
 			fmt.Fprintln(os.Stderr, "compare:", err)
@@ -101,6 +118,9 @@ type Summary struct {
 	Cross    *CrossCheck  `json:"crosscheck,omitempty"`
 	Memory   []MemoryRow  `json:"memory,omitempty"`
 	Durable  []DurableRow `json:"durable,omitempty"`
+	Busy     *StorerBusy  `json:"storer_busy,omitempty"`
+	Restart  []RestartRow `json:"restart,omitempty"`
+	Cmdlog   *CmdlogBench `json:"cmdlog,omitempty"`
 	Notes    []string     `json:"notes,omitempty"`
 	Failures []string     `json:"failures,omitempty"`
 }
@@ -160,7 +180,7 @@ func run(o *options) error {
 		if err != nil {
 			return err
 		}
-		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), wl.Name) {
+		if !o.matrix || o.only != "" && !slices.Contains(strings.Split(o.only, ","), wl.Name) {
 			continue
 		}
 		row, runs, fails := matrixWorkload(o, file, wl.Name)
@@ -187,6 +207,19 @@ func run(o *options) error {
 		sum.Durable = rows
 		sum.Notes = append(sum.Notes, notes...)
 		sum.Failures = append(sum.Failures, fails...)
+		busy, fails2 := storerBusy(o)
+		sum.Busy = busy
+		sum.Failures = append(sum.Failures, fails2...)
+	}
+	if o.restart {
+		rows, fails := restartBench(o)
+		sum.Restart = rows
+		sum.Failures = append(sum.Failures, fails...)
+	}
+	if o.cmdlog {
+		cb, fails := cmdlogBench(o)
+		sum.Cmdlog = cb
+		sum.Failures = append(sum.Failures, fails...)
 	}
 	sum.Machine.LoadEnd = loadAvg()
 	return write(o, sum)
@@ -209,7 +242,7 @@ func machine(o *options) Machine {
 	if o.crossCheck {
 		m.Memcslap = versionOf(o.memcslap, "--version")
 	}
-	if o.durable {
+	if o.durable || o.restart {
 		m.Redis = versionOf(o.redis, "--version")
 	}
 	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
@@ -242,6 +275,16 @@ func write(o *options, s *Summary) error {
 	}
 	if len(s.Durable) > 0 {
 		if err := os.WriteFile(filepath.Join(o.out, "durable.svg"), durableSVG(s), 0o644); err != nil {
+			return fmt.Errorf("write plot: %w", err)
+		}
+	}
+	if len(s.Restart) > 0 {
+		if err := os.WriteFile(filepath.Join(o.out, "restart.svg"), restartSVG(s), 0o644); err != nil {
+			return fmt.Errorf("write plot: %w", err)
+		}
+	}
+	if s.Cmdlog != nil {
+		if err := os.WriteFile(filepath.Join(o.out, "cmdlog.svg"), cmdlogSVG(s), 0o644); err != nil {
 			return fmt.Errorf("write plot: %w", err)
 		}
 	}

@@ -44,27 +44,9 @@ func markdown(s *Summary) string {
 		}
 		b.WriteString("\nTarget: Petrel's bytes per stored item ≤ 0.75× memcached's. Overhead is RSS less the key and value bytes of the items found.\n\n")
 	}
-	if len(s.Durable) > 0 {
-		b.WriteString("| durable (set-only) | mode | ops/s | p99 µs | errors |\n|---|---|---:|---:|---:|\n")
-		var redis, petrel []DurableRow
-		for _, r := range s.Durable {
-			fmt.Fprintf(&b, "| %s | %s | %.0f | %.0f | %d |\n", r.Server, r.Mode, r.OpsPerSec, r.P99us, r.Errors)
-			if r.Server == "redis" {
-				redis = append(redis, r)
-			} else {
-				petrel = append(petrel, r)
-			}
-		}
-		b.WriteString("\n")
-		// Modes pair in order: the strictest of each first.
-		for i := range min(len(redis), len(petrel)) {
-			r, p := redis[i], petrel[i]
-			if r.OpsPerSec > 0 && r.P99us > 0 {
-				fmt.Fprintf(&b, "- Petrel %s / Redis %s: throughput %.2fx, p99 %.2fx\n", p.Mode, r.Mode, p.OpsPerSec/r.OpsPerSec, p.P99us/r.P99us)
-			}
-		}
-		b.WriteString("\n")
-	}
+	b.WriteString(durableMarkdown(s))
+	b.WriteString(restartMarkdown(s))
+	b.WriteString(cmdlogMarkdown(s))
 	for _, n := range s.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
@@ -165,6 +147,8 @@ func short(v float64) string {
 		return fmt.Sprintf("%.0fk", v/1e3)
 	case v >= 1e3:
 		return fmt.Sprintf("%.1fk", v/1e3)
+	case v < 10:
+		return fmt.Sprintf("%.2f", v) // e.g. restart seconds
 	}
 	return fmt.Sprintf("%.0f", v)
 }
@@ -198,25 +182,4 @@ func memorySVG(s *Summary) []byte {
 			{{label: label, ref: ref.Overhead, mine: mine.Overhead, note: ratioText(mine.OverheadRatio)}},
 			{{label: label, ref: float64(ref.Stored), mine: float64(mine.Stored)}},
 		})
-}
-
-func durableSVG(s *Summary) []byte {
-	var tp, p99 []bar
-	for _, r := range s.Durable {
-		b := bar{label: r.Server + " " + r.Mode, solo: true}
-		if r.Server == "redis" {
-			b.ref = r.OpsPerSec
-		} else {
-			b.mine = r.OpsPerSec
-		}
-		tp = append(tp, b)
-		b.ref, b.mine = 0, 0
-		if r.Server == "redis" {
-			b.ref = r.P99us
-		} else {
-			b.mine = r.P99us
-		}
-		p99 = append(p99, b)
-	}
-	return barsSVG("Durable writes (set-only)", "Redis 7", []string{"throughput, ops/s", "p99 latency, µs"}, [][]bar{tp, p99})
 }

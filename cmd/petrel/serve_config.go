@@ -182,6 +182,37 @@ func init() {
 		}},
 		{"", "repair", "", "start even over mid-journal corruption, cutting the journal there (loses what follows; see docs/durability.md)", boolOpt(func(c *server.Config) *bool { return &c.Durable.Repair })},
 		{"", "accept-during-warmup", "", "open the listeners before the memory tier is loaded (requests on keys not loaded yet wait for the load)", boolOpt(func(c *server.Config) *bool { return &c.Durable.AcceptDuringWarmup })},
+		{"", "backend", "NAME", "storage backend the journal is applied to: pebble (embedded, in DIR/pebble; the default), postgres or dynamodb (see docs/backends.md)", strOpt(func(c *server.Config) *string { return &c.Durable.Backend.Kind })},
+		{"", "postgres-dsn", "DSN", "--backend=postgres: libpq connection string or URL (default: the PG* environment variables)", strOpt(func(c *server.Config) *string { return &c.Durable.Backend.PostgresDSN })},
+		{"", "postgres-table", "NAME", "--backend=postgres: the items table (default petrel_items)", strOpt(func(c *server.Config) *string { return &c.Durable.Backend.PostgresTable })},
+		{"", "dynamodb-table", "NAME", "--backend=dynamodb: the table, created when missing (default petrel)", strOpt(func(c *server.Config) *string { return &c.Durable.Backend.DynamoTable })},
+		{"", "dynamodb-region", "REGION", "--backend=dynamodb: AWS region (default: the AWS config chain)", strOpt(func(c *server.Config) *string { return &c.Durable.Backend.DynamoRegion })},
+		{"", "dynamodb-endpoint", "URL", "--backend=dynamodb: endpoint, e.g. http://127.0.0.1:8000 for dynalite or DynamoDB Local (default: AWS's)", strOpt(func(c *server.Config) *string { return &c.Durable.Backend.DynamoEndpoint })},
+		{"", "backend-mode", "MODE", "write-behind (acknowledge once the journal is durable; the default) or write-through (once the backend has applied the write)", strOpt(func(c *server.Config) *string { return &c.Durable.Backend.Mode })},
+		{"", "read-through", "on|off", "on: a miss in memory reads the backend and caches what it finds (default off)", func(c *server.Config, v string) error {
+			switch strings.ToLower(strings.TrimSpace(v)) {
+			case "on", "true", "1", "yes":
+				c.Durable.Backend.ReadThrough = true
+			case "off", "false", "0", "no":
+				c.Durable.Backend.ReadThrough = false
+			default:
+				return fmt.Errorf("want on or off, got %q", v)
+			}
+			return nil
+		}},
+		{"", "negative-cache-ttl", "DURATION", "read-through: remember that the backend has no such key for this long (default 0: never)", func(c *server.Config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil || d < 0 {
+				return fmt.Errorf("want a duration such as 5s, got %q", v)
+			}
+			c.Durable.Backend.NegativeTTL = d
+			return nil
+		}},
+		{"", "backlog-limit", "SIZE", "refuse mutations with SERVER_ERROR while the backend lags the journal by more than SIZE bytes, k or m suffix (default 0: no limit)", func(c *server.Config, v string) error {
+			n, err := parseSize(v)
+			c.Durable.Backend.BacklogLimit = int64(n)
+			return err
+		}},
 		{"", "cmdlog", "DEST", "command log: a file, udp://host:port or tcp://host:port (default off; see docs/cmdlog.md)", strOpt(func(c *server.Config) *string { return &c.Cmdlog.Path })},
 		{"", "cmdlog-sample", "N", "log 1 request in N per connection (default 1: every request)", intOpt(func(c *server.Config) *int { return &c.Cmdlog.Sample })},
 		{"", "cmdlog-max-size", "SIZE", "rotate the command log file past SIZE bytes, k or m suffix (default 0: never)", func(c *server.Config, v string) error {

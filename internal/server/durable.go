@@ -58,6 +58,13 @@ type durable struct {
 	// loading never overwrites them (recover.go).
 	warming atomic.Pointer[warmGuard]
 	loading chan struct{} // closed when such a load ends; nil without one
+
+	// rt reads the backend on a miss (--read-through; readthrough.go);
+	// nil when off.
+	rt *readThrough
+	// backlogFull is set while the backend lags the journal by more than
+	// --backlog-limit: mutations then get SERVER_ERROR (backend_backlog.go).
+	backlogFull atomic.Bool
 }
 
 // hold raises the sequence the current batch's replies wait for.
@@ -76,8 +83,16 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 	if d == nil {
 		return s.cache.Do(key, s.now, fn)
 	}
+	return s.doDurable(d, key, fn, d.rt != nil)
+}
+
+// doDurable is s.do with a journal. With load set, a miss that changes
+// nothing (a get, a touch, an incr, a cas of an absent key) is not
+// answered: the backend is read outside the key's lock, what it holds is
+// cached, and fn runs again on the result (readthrough.go).
+func (s *session) doDurable(d *durable, key []byte, fn func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op), load bool) (uint64, error) {
 	var jerr error
-	deferred, put := false, false
+	deferred, put, missed := false, false, false
 	mark := len(s.out)
 	cas, err := s.cache.Do(key, s.now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		if l != cache.Hit && d.warming.Load() != nil {
@@ -87,6 +102,11 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 		}
 		oldExp, oldCAS := it.Exptime, it.CAS
 		next, op := fn(it, l)
+		if load && l != cache.Hit && op&(cache.OpPut|cache.OpDelete) == 0 && d.rt.shouldLoad(key) {
+			missed = true
+			s.out = s.out[:mark]
+			return it, 0
+		}
 		if l == cache.Hit && oldCAS > d.j.DurableSeq() {
 			// The reply depends on a version that is not durable yet.
 			s.hold(oldCAS)
@@ -107,6 +127,12 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 			}
 			return next, op
 		}
+		if d.backlogFull.Load() {
+			*rec = journal.Record{}
+			jerr = errBacklog
+			s.out = s.out[:mark]
+			return it, 0
+		}
 		seq, err := d.j.Append(rec)
 		*rec = journal.Record{} // drop the references to cache memory
 		if err != nil {
@@ -116,6 +142,9 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 		}
 		if w := d.warming.Load(); w != nil {
 			w.mark(key, seq)
+		}
+		if d.rt != nil {
+			d.rt.wrote(key)
 		}
 		s.hold(seq)
 		if op&cache.OpPut != 0 {
@@ -128,6 +157,10 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 	if deferred {
 		<-d.loading // fn has not run; it runs once, on the loaded cache
 		return s.do(key, fn)
+	}
+	if missed {
+		d.rt.load(key)
+		return s.doDurable(d, key, fn, false)
 	}
 	if jerr != nil {
 		d.noteFailure(s.srv, jerr)
@@ -197,6 +230,9 @@ func (s *session) flushAll(at int64) error {
 	if w := d.warming.Load(); w != nil {
 		w.flushed(seq)
 	}
+	if d.rt != nil {
+		d.rt.flushed()
+	}
 	s.cache.FlushAll(s.now, at)
 	s.hold(seq)
 	return nil
@@ -217,6 +253,15 @@ func (s *session) awaitDurable() error {
 		d.noteFailure(s.srv, err)
 		return fmt.Errorf("waiting for journal sequence %d: %w", seq, err)
 	}
+	if d.cfg.Backend.writeThrough() {
+		// Write-through: the replies wait for the backend too. Concurrent
+		// writers still share the storer's batches.
+		if st := d.storer(); st != nil {
+			if err := st.WaitApplied(seq); err != nil {
+				return fmt.Errorf("write-through: waiting for the backend to apply sequence %d: %w", seq, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -231,6 +276,8 @@ func serverError(err error) string {
 		return "SERVER_ERROR journal unavailable: " + errno.Error()
 	case errors.Is(err, journal.ErrClosed):
 		return "SERVER_ERROR journal closed: shutting down"
+	case errors.Is(err, errBacklog):
+		return "SERVER_ERROR backlog limit reached: the storage backend is behind"
 	}
 	return "SERVER_ERROR journal unavailable"
 }

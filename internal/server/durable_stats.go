@@ -50,6 +50,7 @@ func (srv *Server) durableStats(emit func(name, value string)) {
 		emit("storer_truncations", u64(l.Stats.Truncations))
 		emit("storer_retries", u64(sumRetries(l.Stats.Retries)))
 	}
+	srv.backendStats(emit) // backend_stats.go
 	emit("warmup_done", boolDigit(d.recovery.done.Load()))
 	emit("warmup_records", u64(d.recovery.records.Load()))
 	emit("warmup_items", u64(d.recovery.items.Load()))

@@ -105,6 +105,7 @@ func (srv *Server) openDurable() error {
 		return fmt.Errorf("storage: %w", err)
 	}
 	d.back = b
+	srv.initBackendUse(d, b)
 	srv.dur = d
 	srv.bgWG.Add(1)
 	go srv.watchJournal(d)

@@ -27,7 +27,7 @@ import (
 // backing is the durable state's storage side.
 type backing struct {
 	lock     *storage.Lock                  // the storer lock, when the storer runs here
-	store    *storage.Pebble                // open while the storer runs here
+	store    storage.Backend                // open while the storer runs here
 	storer   atomic.Pointer[storage.Storer] // set once it runs
 	external bool                           // another process runs the storer
 
@@ -45,9 +45,9 @@ func (srv *Server) openBacking(d *durable) (*backing, storage.Backend, uint64, e
 	case errors.Is(err, storage.ErrLocked):
 		b.external = true
 		srv.logger.Printf("storage: %v: the storer runs in another process; warming read-only", err)
-		p, err := storage.OpenPebble(storage.PebbleDir(dir), storage.PebbleOptions{ReadOnly: true})
+		p, err := srv.openBackend(d, true)
 		if err != nil {
-			srv.logger.Printf("storage: cannot open %s read-only (%v); warming from the journal alone", storage.PebbleDir(dir), err)
+			srv.logger.Printf("storage: cannot open the backend read-only (%v); warming from the journal alone", err)
 			return b, nil, 0, nil
 		}
 		applied, _ := p.AppliedSeq(context.Background())
@@ -56,9 +56,7 @@ func (srv *Server) openBacking(d *durable) (*backing, storage.Backend, uint64, e
 		return nil, nil, 0, err
 	}
 	b.lock = lock
-	p, err := storage.OpenPebble(storage.PebbleDir(dir), storage.PebbleOptions{
-		Logf: func(format string, args ...any) { srv.logf(2, "pebble: "+format, args...) },
-	})
+	p, err := srv.openBackend(d, false)
 	if err != nil {
 		lock.Unlock()
 		return nil, nil, 0, err
@@ -80,7 +78,7 @@ func checkApplied(j *journal.Local, applied uint64) error {
 	if last := j.LastSeq(); applied > last {
 		return fmt.Errorf("the storage backend has applied up to sequence %d but the journal ends at %d "+
 			"(was the journal removed or cut by --repair?); move %s aside to rebuild the store from the journal, "+
-			"or restore the journal", applied, last, "the pebble directory")
+			"or restore the journal", applied, last, "the backend's data (the pebble directory, or the table)")
 	}
 	return nil
 }
@@ -146,10 +144,21 @@ func (srv *Server) startStorer(d *durable, b *backing) {
 		}()
 		return
 	}
-	st := storage.NewStorer(d.j, b.store, storage.StorerOptions{
+	opts := storage.StorerOptions{
 		Logf: func(format string, args ...any) { srv.logger.Printf("storer: "+format, args...) },
-	})
+	}
+	if bc := d.cfg.Backend; bc.kind() != BackendPebble || bc.writeThrough() {
+		// The storer's pacing counts an Apply's wall time as work. Against
+		// a database that time is mostly a round trip, not this process's
+		// CPU, and under write-through every pause is added to the
+		// replies' latency: no pacing then.
+		opts.CPUShare = 1
+	}
+	st := storage.NewStorer(d.j, b.store, opts)
 	b.storer.Store(st)
+	if lim := d.cfg.Backend.BacklogLimit; lim > 0 {
+		go srv.watchBacklog(ctx, d, st, lim)
+	}
 	go func() {
 		defer close(b.done)
 		err := st.Run(ctx)

@@ -1,0 +1,61 @@
+package server
+
+// Back-pressure for write-behind (--backlog-limit). The journal absorbs
+// whatever the backend cannot take yet, on disk, never in memory; the limit
+// bounds that disk. Past it every mutation gets SERVER_ERROR (reads go on)
+// until the storer has brought the backlog back under 90% of the limit:
+// the hysteresis keeps a backend that hovers at the limit from flapping
+// writes on and off. The 2013 prototype's write-behind dropped sets once
+// DynamoDB throttled; here the client is told, and nothing acknowledged is
+// ever dropped.
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"petrel/internal/storage"
+)
+
+// errBacklog is what s.do returns (wrapped in errJournal) for a mutation
+// refused by the backlog limit.
+var errBacklog = errors.New("backlog limit reached")
+
+// backlogPoll is how often the backlog is measured against the limit.
+const backlogPoll = 50 * time.Millisecond
+
+// watchBacklog sets and clears d.backlogFull until ctx is done.
+func (srv *Server) watchBacklog(ctx context.Context, d *durable, st *storage.Storer, limit int64) {
+	t := time.NewTicker(backlogPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.backlogFull.Store(false)
+			return
+		case <-t.C:
+		}
+		n := backlogBytes(st.Lag())
+		switch full := d.backlogFull.Load(); {
+		case !full && n > limit:
+			d.backlogFull.Store(true)
+			srv.logger.Printf("storage: backlog of %d bytes is over --backlog-limit %d: refusing writes until the backend catches up", n, limit)
+		case full && n < limit/10*9:
+			d.backlogFull.Store(false)
+			srv.logger.Printf("storage: backlog down to %d bytes: accepting writes again", n)
+		}
+	}
+}
+
+// backlogBytes is the journal the backend has not applied yet. The storer
+// estimates it from the average record it applied; before its first batch
+// (a backend down since the start) the journal's size on disk stands in.
+func backlogBytes(l storage.Lag) int64 {
+	if l.BacklogRecords == 0 {
+		return 0
+	}
+	if l.BacklogBytes > 0 {
+		return l.BacklogBytes
+	}
+	return max(l.JournalBytes, 0)
+}

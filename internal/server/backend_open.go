@@ -1,0 +1,71 @@
+package server
+
+// Opening the chosen storage backend (--backend). Pebble lives in the data
+// directory beside the journal; PostgreSQL and DynamoDB are reached over
+// the network and are opened the same way whether the storer runs here or
+// not. Whatever the backend, the storer lock in the data directory decides
+// which process applies this journal.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"petrel/internal/storage"
+)
+
+// openBackend opens the configured backend. readOnly applies to Pebble
+// only (another process runs the storer); the remote backends are simply
+// not written to then.
+func (srv *Server) openBackend(d *durable, readOnly bool) (storage.Backend, error) {
+	bc := d.cfg.Backend
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	switch bc.kind() {
+	case BackendPostgres:
+		p, err := storage.OpenPostgres(ctx, storage.PostgresOptions{DSN: bc.PostgresDSN, Table: bc.PostgresTable})
+		if err != nil {
+			return nil, fmt.Errorf("backend postgres: %w", err)
+		}
+		srv.logger.Printf("storage: backend postgres (table %s)", orDefault(bc.PostgresTable, "petrel_items"))
+		return p, nil
+	case BackendDynamoDB:
+		db, err := storage.OpenDynamoDB(ctx, storage.DynamoDBOptions{Table: bc.DynamoTable, Region: bc.DynamoRegion,
+			Endpoint: bc.DynamoEndpoint, CreateTable: true})
+		if err != nil {
+			return nil, fmt.Errorf("backend dynamodb: %w", err)
+		}
+		srv.clampItemSize(db.MaxValueSize())
+		srv.logger.Printf("storage: backend dynamodb (table %s, largest value %d bytes)", orDefault(bc.DynamoTable, "petrel"), db.MaxValueSize())
+		return db, nil
+	}
+	return storage.OpenPebble(storage.PebbleDir(d.cfg.DataDir), storage.PebbleOptions{
+		ReadOnly: readOnly,
+		Logf:     func(format string, args ...any) { srv.logf(2, "pebble: "+format, args...) },
+	})
+}
+
+// clampItemSize lowers -I so that no value over the backend's limit is
+// ever acknowledged: a larger set gets memcached's own "SERVER_ERROR
+// object too large for cache" at the protocol, before the journal, rather
+// than a journaled write the storer could never apply. It runs in New,
+// before any connection.
+func (srv *Server) clampItemSize(maxValue int) {
+	limit := srv.cfg.MaxItemSize
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	// memcached's arithmetic adds at least this to key+value (no flags,
+	// no CAS); the backend limits key+value.
+	if most := maxValue + memcachedItemSize(0, 0, 0, false); most < limit {
+		srv.cfg.MaxItemSize = most
+		srv.logger.Printf("storage: item size limit (-I) lowered to %d bytes: the backend stores keys and values of up to %d bytes together", most, maxValue)
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
