@@ -40,9 +40,12 @@ type BackendCell struct {
 	// Ratio to the baseline's throughput at the same get:set ratio.
 	VsBaseline float64 `json:"vs_baseline"`
 	MaxBacklog float64 `json:"max_backlog_records,omitempty"`
-	DrainSecs  float64 `json:"drain_seconds,omitempty"`
-	Command    string  `json:"command"`
-	ServerCmd  string  `json:"server_command"`
+	// Per round, when there were several: throughput and ratio.
+	RoundOps   []float64 `json:"round_ops_per_sec,omitempty"`
+	RoundRatio []float64 `json:"round_vs_baseline,omitempty"`
+	DrainSecs  float64   `json:"drain_seconds,omitempty"`
+	Command    string    `json:"command"`
+	ServerCmd  string    `json:"server_command"`
 }
 
 // BackendsSummary is summary.json of a backends run.
@@ -66,6 +69,7 @@ func backendsMain(args []string) error {
 	fs.IntVar(&o.clientThreads, "client-threads", 2, "petrel bench threads")
 	conns := fs.Int("conns", 50, "client connections")
 	keys := fs.Int("keys", 10000, "key space (preloaded)")
+	rounds := fs.Int("rounds", 1, "rounds over all cells; the table shows medians")
 	ratios := fs.String("ratios", "9:1,1:1", "get:set ratios")
 	backends := fs.String("backends", "pebble,postgres,dynamodb", "backends to measure (pebble: the embedded store, for what the journal alone costs)")
 	serveArgs := fs.String("serve-args", "-t 2 -m 1024", "petrel serve arguments of every cell")
@@ -129,7 +133,10 @@ func backendsMain(args []string) error {
 		}
 	}
 	cell := 0
-	measure := func(backend, mode, ratio string, extra []string) {
+	type cellKey struct{ backend, mode, ratio string }
+	var order []cellKey
+	per := map[cellKey][]BackendCell{}
+	measure := func(round int, backend, mode, ratio string, extra []string) {
 		cell++
 		dir := filepath.Join(scratch, fmt.Sprintf("cell%d", cell))
 		args := append(strings.Fields(*serveArgs), "--admin=")
@@ -145,11 +152,11 @@ func backendsMain(args []string) error {
 		}
 		defer s.stop()
 		s.name = slug(backend + "-" + mode)
-		logf("backends: %s %s get:set %s", backend, mode, ratio)
+		logf("backends: round %d: %s %s get:set %s", round+1, backend, mode, ratio)
 		stop := make(chan struct{})
 		hi := make(chan float64, 1)
 		go func() { hi <- maxBacklog(s, stop) }()
-		r, err := client(&o, s, "backends-"+slug(ratio), 0, "-conns", strconv.Itoa(*conns), "-keys", strconv.Itoa(*keys),
+		r, err := client(&o, s, "backends-"+slug(ratio), round, "-conns", strconv.Itoa(*conns), "-keys", strconv.Itoa(*keys),
 			"-key-size", "fixed:16", "-value", "fixed:100", "-ratio", ratio, "-preload", "-duration", o.duration.String())
 		close(stop)
 		if err != nil {
@@ -167,27 +174,34 @@ func backendsMain(args []string) error {
 			waitStorerIdle(s)
 			c.DrainSecs = time.Since(t0).Seconds()
 		}
-		sum.Cells = append(sum.Cells, c)
+		k := cellKey{backend, mode, ratio}
+		if _, ok := per[k]; !ok {
+			order = append(order, k)
+		}
+		per[k] = append(per[k], c)
 		logf("  %.0f ops/s mean %.0f µs p99 %.0f µs errors %d", c.OpsPerSec, c.MeanUs, c.P99us, c.Errors)
 	}
-	for _, ratio := range strings.Split(*ratios, ",") {
-		measure("none", "baseline", ratio, nil)
-		for _, t := range targets {
-			for _, mode := range []string{"write-behind", "write-through"} {
-				measure(t.name, mode, ratio, t.args(fmt.Sprintf("bench_%d_%d", time.Now().Unix(), cell+1)))
+	// Rounds run every cell in turn, so a drift of the shared machine
+	// hits every cell alike; each cell's ratio to the baseline is taken
+	// within its round, and the table shows medians over rounds.
+	for round := range *rounds {
+		for _, ratio := range strings.Split(*ratios, ",") {
+			measure(round, "none", "baseline", ratio, nil)
+			for _, t := range targets {
+				for _, mode := range []string{"write-behind", "write-through"} {
+					measure(round, t.name, mode, ratio, t.args(fmt.Sprintf("bench_%d_%d", time.Now().Unix(), cell+1)))
+				}
 			}
 		}
 	}
-	base := map[string]float64{}
-	for _, c := range sum.Cells {
-		if c.Mode == "baseline" {
-			base[c.Ratio] = c.OpsPerSec
+	baseOf := func(ratio string, round int) float64 {
+		if b := per[cellKey{"none", "baseline", ratio}]; round < len(b) {
+			return b[round].OpsPerSec
 		}
+		return 0
 	}
-	for i := range sum.Cells {
-		if b := base[sum.Cells[i].Ratio]; b > 0 {
-			sum.Cells[i].VsBaseline = sum.Cells[i].OpsPerSec / b
-		}
+	for _, k := range order {
+		sum.Cells = append(sum.Cells, aggregate(per[k], func(round int) float64 { return baseOf(k.ratio, round) }))
 	}
 	sum.Machine.LoadEnd = loadAvg()
 	return writeBackends(o.out, sum)
@@ -380,4 +394,38 @@ func startDynalite(scratch string) (*dynaliteServer, error) {
 func (d *dynaliteServer) stop() {
 	d.cmd.Process.Kill()
 	d.cmd.Wait()
+}
+
+// aggregate folds one cell's rounds: medians of throughput, latency and
+// the per-round ratio to the baseline, errors summed, backlog and drain
+// at their worst.
+func aggregate(runs []BackendCell, base func(round int) float64) BackendCell {
+	c := runs[0]
+	if len(runs) == 1 {
+		if b := base(0); b > 0 {
+			c.VsBaseline = c.OpsPerSec / b
+		}
+		return c
+	}
+	var errs, ops int64
+	for i, r := range runs {
+		errs += r.Errors
+		ops += r.Ops
+		c.MaxBacklog = max(c.MaxBacklog, r.MaxBacklog)
+		c.DrainSecs = max(c.DrainSecs, r.DrainSecs)
+		c.RoundOps = append(c.RoundOps, r.OpsPerSec)
+		if b := base(i); b > 0 {
+			c.RoundRatio = append(c.RoundRatio, r.OpsPerSec/b)
+		}
+	}
+	c.Errors, c.Ops = errs, ops
+	c.ErrorRate = 0
+	if ops+errs > 0 {
+		c.ErrorRate = float64(errs) / float64(ops+errs)
+	}
+	c.OpsPerSec = median(runs, func(r BackendCell) float64 { return r.OpsPerSec })
+	c.MeanUs = median(runs, func(r BackendCell) float64 { return r.MeanUs })
+	c.P99us = median(runs, func(r BackendCell) float64 { return r.P99us })
+	c.VsBaseline = median(c.RoundRatio, func(x float64) float64 { return x })
+	return c
 }
