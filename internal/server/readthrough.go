@@ -27,9 +27,12 @@ package server
 // BackendConfig.ReadThroughWait (the backend down), the request is served
 // as the miss it was: a cache may miss; it must not serve stale data.
 //
-// Sets of an absent key (set, add, append, mg with N, a delete) are not
-// read through: they do not depend on what the backend holds — except add,
-// which then succeeds over a key the backend holds (docs/backends.md).
+// A delete of an absent key reads through too (it changes nothing in
+// memory): the key is loaded, then deleted and the delete journaled, so
+// that the backend loses it as well. Writes that succeed on an absent key
+// (set, add, mg with N) do not read the backend: they do not depend on what
+// it holds — except add, which then succeeds over a key the backend holds
+// (docs/backends.md).
 // Negative results ("the backend has no such key") are cached only with
 // --negative-cache-ttl, and forgotten on any mutation of the key.
 
