@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"petrel/internal/storage"
 	"petrel/internal/storage/backendtest"
 )
@@ -44,7 +42,6 @@ func newBackendEnv(t *testing.T, kind, dir string) *backendEnv {
 		}}
 	case "postgres":
 		pg := backendtest.StartPostgres(t)
-		honestCommits(t, pg.DSN)
 		table := backendtest.Name(t)
 		return &backendEnv{kind: kind, args: []string{"--backend=postgres", "--postgres-dsn=" + pg.DSN, "--postgres-table=" + table},
 			open: func(t *testing.T) storage.Backend {
@@ -71,27 +68,6 @@ func newBackendEnv(t *testing.T, kind, dir string) *backendEnv {
 	}
 	t.Fatalf("unknown backend %q", kind)
 	return nil
-}
-
-// honestCommits turns synchronous_commit back on in the test cluster's
-// database (StartPostgres turns it off for speed). Without it a commit is only in
-// PostgreSQL's memory for up to 200 ms, and pg_ctl stop -m immediate loses
-// it: the backend would forget writes it reported applied, after the
-// storer truncated them from the journal, which no real deployment (whose
-// commits are durable) does. fsync stays off: the tests kill processes,
-// not the machine, and the operating system keeps what was written.
-func honestCommits(t *testing.T, dsn string) {
-	t.Helper()
-	ctx := context.Background()
-	c, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("postgres: %v", err)
-	}
-	defer c.Close(ctx)
-	// A database's setting beats the server's command line (-c).
-	if _, err := c.Exec(ctx, "ALTER DATABASE postgres SET synchronous_commit = on"); err != nil {
-		t.Fatalf("postgres: synchronous_commit: %v", err)
-	}
 }
 
 // setAWSEnv gives the AWS SDK (in the test and in petrel, which inherits

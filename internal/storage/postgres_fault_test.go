@@ -56,11 +56,26 @@ func faultLoad(t *testing.T, b storage.Backend, outage func(failures *atomic.Int
 	done := make(chan struct{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	outageDone := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := 0; i < total; i += batch {
 			if i == total/3 {
-				go outage(&failures)
+				go func() {
+					defer close(outageDone)
+					outage(&failures)
+				}()
+				// Keep re-applying this batch (Apply is idempotent) until
+				// the outage shows, so the load cannot finish before the
+				// backend goes down.
+				for failures.Load() == 0 && ctx.Err() == nil {
+					actx, acancel := context.WithTimeout(ctx, 5*time.Second)
+					if b.Apply(actx, recs[i:min(i+batch, total)]) != nil {
+						failures.Add(1)
+					}
+					acancel()
+					time.Sleep(5 * time.Millisecond)
+				}
 			}
 			for {
 				actx, acancel := context.WithTimeout(ctx, 5*time.Second)
@@ -85,6 +100,7 @@ func faultLoad(t *testing.T, b storage.Backend, outage func(failures *atomic.Int
 		}
 	}()
 	<-done
+	<-outageDone
 	return failures.Load(), last
 }
 
