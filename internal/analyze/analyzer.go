@@ -100,13 +100,13 @@ type keyState struct {
 	exp  int64 // absolute unix seconds, 0 for never
 }
 
-// foot is the key's footprint in bytes as Petrel stores it: a 48-byte
-// header, the key and the value, padded to 8 bytes (internal/cache
-// layout.go). Both curves and the working set use it, so their sizes are
+// foot is the key's footprint in bytes as Petrel stores it
+// (cache.ItemSize: the item header, the key and the value; client flags are
+// not counted). Both curves and the working set use it, so their sizes are
 // comparable with petrel serve -m.
 func (k keyState) foot() int64 { return itemFoot(int(k.klen), k.vlen) }
 
-func itemFoot(klen int, vlen int64) int64 { return (48 + int64(klen) + vlen + 7) &^ 7 }
+func itemFoot(klen int, vlen int64) int64 { return int64(cache.ItemSize(klen, int(vlen), 0)) }
 
 // New returns an Analyzer for cfg.
 func New(cfg Config) (*Analyzer, error) {

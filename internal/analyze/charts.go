@@ -111,7 +111,7 @@ func (r *Report) drawMRC(c canvas, w, h int) {
 	}
 	c.line(pl.x0, pl.y1, pl.x1, pl.y1, black, 1, false)
 	c.line(pl.x0, pl.y0, pl.x0, pl.y1, black, 1, false)
-	c.text((pl.x0+pl.x1)/2, float64(h)-28, "cache size (bytes of items: 48 B header + key + value)", 12, "middle", false)
+	c.text((pl.x0+pl.x1)/2, float64(h)-28, "cache size (bytes of items: header + key + value)", 12, "middle", false)
 	c.text(20, (pl.y0+pl.y1)/2, "miss ratio", 12, "middle", true)
 	// LRU is a step function of the stack distance.
 	prevX, prevY := math.NaN(), 0.0

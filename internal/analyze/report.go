@@ -84,8 +84,8 @@ type Window struct {
 }
 
 // MRC holds the miss-ratio curves: the fraction of reads that miss
-// against the cache size in bytes (item footprints: 48-byte header, key,
-// value, padded to 8).
+// against the cache size in bytes (item footprints as cache.ItemSize
+// counts them: header, key, value).
 type MRC struct {
 	Policy string  `json:"policy"`
 	LRU    []Point `json:"lru"`

@@ -84,6 +84,11 @@ func itemSize(klen, vlen int, hasFlags bool) int {
 
 func (h *header) size() int { return itemSize(h.klen, h.vlen, h.hasFlags) }
 
+// ItemSize is the bytes an item with this key and value length, and client
+// flags, occupies in a segment: what a miss-ratio curve in bytes of cache
+// should count per item.
+func ItemSize(klen, vlen int, flags uint32) int { return itemSize(klen, vlen, flags != 0) }
+
 // encExp maps an exptime to its u32 form: 0 stays 0 (never), anything in
 // the past before 1970 becomes 1 (expired), anything after 2106 is capped.
 func encExp(e int64) uint32 {
