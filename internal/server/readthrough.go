@@ -162,6 +162,18 @@ func (rt *readThrough) load(key []byte) {
 		rt.mu.Unlock()
 		close(f.done)
 	}()
+	// A reader that missed in memory may get here after the previous
+	// leader cached the key and retired its flight (it caches before it
+	// retires): look once more, so that such a late reader makes no
+	// second backend read.
+	hit := false
+	_, _ = rt.srv.cache.Do(key, time.Now().Unix(), func(cur cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+		hit = l == cache.Hit
+		return cur, 0
+	})
+	if hit {
+		return
+	}
 	// Registered first, then the target read: a write journaled after
 	// this point marks f; one before it is at most target, which the
 	// backend will have applied when we read it.
