@@ -146,7 +146,16 @@ type BinRequest struct {
 // error; r's header is then filled if buf holds at least 24 bytes, so that
 // r.Len() says how much is needed. A bad magic byte or lengths that do not
 // fit return an error: the stream cannot be resynchronised after either.
-func ParseBinary(buf []byte, r *BinRequest) (int, error) {
+func ParseBinary(buf []byte, r *BinRequest) (int, error) { return parseBinary(buf, r, false) }
+
+// ParseBinaryPrefix is ParseBinary for the header, extras and key only: it
+// needs buf to hold r.PrefixLen() bytes, leaves r.Value nil and returns the
+// prefix length. Executors use it to answer a request whose value is too
+// large to buffer.
+func ParseBinaryPrefix(buf []byte, r *BinRequest) (int, error) { return parseBinary(buf, r, true) }
+
+// parseBinary parses the whole packet, or only its header, extras and key.
+func parseBinary(buf []byte, r *BinRequest, prefixOnly bool) (int, error) {
 	r.Extras, r.Key, r.Value = nil, nil, nil
 	if !ParseBinHeader(buf, &r.BinHeader) {
 		return 0, nil
@@ -158,29 +167,9 @@ func ParseBinary(buf []byte, r *BinRequest) (int, error) {
 		return 0, ErrBinLengths
 	}
 	n := r.Len()
-	if len(buf) < n {
-		return 0, nil
+	if prefixOnly {
+		n = r.PrefixLen()
 	}
-	r.split(buf[:n])
-	return n, nil
-}
-
-// ParseBinaryPrefix is ParseBinary for the header, extras and key only: it
-// needs buf to hold r.PrefixLen() bytes, leaves r.Value nil and returns the
-// prefix length. Executors use it to answer a request whose value is too
-// large to buffer.
-func ParseBinaryPrefix(buf []byte, r *BinRequest) (int, error) {
-	r.Extras, r.Key, r.Value = nil, nil, nil
-	if !ParseBinHeader(buf, &r.BinHeader) {
-		return 0, nil
-	}
-	if r.Magic != BinReqMagic {
-		return 0, ErrBinMagic
-	}
-	if r.ValueLen() < 0 {
-		return 0, ErrBinLengths
-	}
-	n := r.PrefixLen()
 	if len(buf) < n {
 		return 0, nil
 	}
