@@ -26,7 +26,7 @@ func golden(t *testing.T) ([]byte, int64) {
 		t.Fatal(err)
 	}
 	appendN(t, j, 5)
-	start := j.groupStart
+	start, end := j.groupStart, j.writeOff
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,10 @@ func golden(t *testing.T) ([]byte, int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b, start
+	if int64(len(b)) <= end || !bytes.Equal(b[end:], make([]byte, len(b)-int(end))) {
+		t.Fatalf("segment of %d bytes, records end at %d: want a zero-filled tail after them", len(b), end)
+	}
+	return b[:end], start // without the zero-filled tail (zero.go)
 }
 
 // recoverBytes opens a journal whose only segment holds data. It returns
@@ -155,7 +158,13 @@ func TestRecoverAppendedGarbage(t *testing.T) {
 		}
 		j.Close()
 	}
-	f("zeros", make([]byte, 4096))
+	// Zeros are the writer's own zero-filled tail: a clean end, no cut.
+	j, last, err := recoverBytes(t, append(bytes.Clone(data), make([]byte, 4096)...), Options{})
+	if err != nil || last != 35 || len(j.Recovery().Truncated) != 0 || len(j.Recovery().Warnings) != 0 {
+		t.Fatalf("zero tail: recovered %d, %v, %+v", last, err, j.Recovery())
+	}
+	j.Close()
+	f("zeros then a byte", append(make([]byte, 4096), 7))
 	f("one byte", []byte{7})
 	f("copy of the last record", data[len(data)-30:])
 	for i := range 50 {

@@ -10,12 +10,16 @@
 // The local implementation, File, keeps the journal in segment files of a
 // configurable size and commits in groups, as database logs have done since
 // the 1980s (DeWitt et al., "Implementation techniques for main memory
-// database systems", SIGMOD'84) and as Redis's appendfsync always does: one
-// writer goroutine takes every record appended while the previous fsync ran
-// and writes them with one write and one fdatasync. Appenders get their
-// sequence number at once (the cache uses it as the item's CAS) and wait for
-// durability separately (WaitDurable, DurableSeq), so the server can keep
-// parsing and executing while the disk works.
+// database systems", SIGMOD'84) and as Redis's appendfsync always does:
+// every record appended while the previous fsync ran is written with one
+// write and one fdatasync. Appenders get their sequence number at once (the
+// cache uses it as the item's CAS) and wait for durability separately
+// (WaitDurable, DurableSeq), so the server can keep parsing and executing
+// while the disk works. The waiters themselves do the writing, one at a
+// time, as LevelDB's write groups do (commit.go), so that no goroutine
+// hand-off sits between a request and its fsync; and the active segment is
+// kept zero-filled ahead of its records (zero.go), so that an fdatasync
+// flushes data only, as PostgreSQL's pre-zeroed WAL segments do.
 //
 // A failing disk never acknowledges: the journal enters a sticky failed
 // state, and only Resume, after re-reading and verifying what was

@@ -66,8 +66,17 @@ type segment struct {
 type batch struct {
 	buf         []byte
 	first, last uint64
-	lastOff     int           // offset of the last frame in buf
-	done        chan struct{} // closed once the group is acknowledged or failed
+	lastOff     int // offset of the last frame in buf
+	rv          *rendezvous
+}
+
+// rendezvous is where the goroutines waiting on one group meet. It is
+// allocated per group, not recycled with the batch, so that a waiter that
+// wakes late never touches the next group's state.
+type rendezvous struct {
+	done    chan struct{} // closed once the group is acknowledged or failed
+	lead    chan struct{} // capacity 1: hands the writer role to one waiter
+	waiters int           // goroutines blocked on it; under Local.mu
 }
 
 // Local is the journal in segment files in one directory, with group
@@ -86,6 +95,8 @@ type Local struct {
 	batches    []*batch // queued groups; open, when set, is the last
 	open       *batch
 	inflight   *batch // taken by the writer, not yet acknowledged
+	writing    bool   // some goroutine holds the writer role (commit.go)
+	swept      *rendezvous
 	free       []*batch
 	pending    int
 	failed     error
@@ -103,6 +114,7 @@ type Local struct {
 	wmu        sync.Mutex
 	active     File
 	writeOff   int64  // end of written bytes in the active file
+	zeroEnd    int64  // end of the active file: zeros from writeOff on (zero.go)
 	groupStart int64  // offset of the last acknowledged group
 	markFirst  uint64 // first sequence not yet covered by a group-end mark
 	lastSync   time.Time
@@ -137,6 +149,12 @@ func (j *Local) Append(r *Record) (uint64, error) {
 			break
 		}
 		j.st.Stalls++
+		if !j.writing && len(j.batches) > 0 {
+			// Nobody is writing, and the waiters may all be appenders
+			// stuck here: write the oldest group ourselves.
+			j.lead(j.batches[0].last)
+			continue
+		}
 		j.spaceCond.Wait()
 	}
 	seq := j.nextSeq
@@ -159,10 +177,6 @@ func (j *Local) Append(r *Record) (uint64, error) {
 	b.buf = AppendRecord(b.buf, r)
 	j.pending += size
 	j.mu.Unlock()
-	select {
-	case j.wake <- struct{}{}:
-	default:
-	}
 	return seq, nil
 }
 
@@ -171,10 +185,14 @@ func (j *Local) newBatch() *batch {
 		b := j.free[n-1]
 		j.free = j.free[:n-1]
 		b.buf = b.buf[:0]
-		b.done = make(chan struct{})
+		b.rv = newRendezvous()
 		return b
 	}
-	return &batch{buf: make([]byte, 0, 64<<10), done: make(chan struct{})}
+	return &batch{buf: make([]byte, 0, 64<<10), rv: newRendezvous()}
+}
+
+func newRendezvous() *rendezvous {
+	return &rendezvous{done: make(chan struct{}), lead: make(chan struct{}, 1)}
 }
 
 // batchFor returns the queued or in-flight group holding seq, if any.
@@ -202,9 +220,12 @@ func (j *Local) LastSeq() uint64 {
 // DurableSeq implements Journal. It takes no lock.
 func (j *Local) DurableSeq() uint64 { return j.durable.Load() }
 
-// WaitDurable implements Journal. A waiter sleeps on its own group's
-// channel, so that each fsync wakes only the appenders it made durable,
-// not every connection waiting on a later group.
+// WaitDurable implements Journal. It is also where groups get written
+// (commit.go): a waiter that finds nobody writing becomes the writer and
+// commits the queued groups up to its own, so that with one client the
+// request, the write, the fdatasync and the reply all run on one goroutine,
+// with no hand-off. Other waiters sleep on their own group, so that each
+// fsync wakes only the appenders it made durable.
 func (j *Local) WaitDurable(seq uint64) error {
 	if seq <= j.durable.Load() {
 		return nil
@@ -218,14 +239,24 @@ func (j *Local) WaitDurable(seq uint64) error {
 		if j.closed {
 			return ErrClosed
 		}
-		if b := j.batchFor(seq); b != nil {
-			ch := b.done
-			j.mu.Unlock()
-			<-ch
-			j.mu.Lock()
+		b := j.batchFor(seq)
+		if b == nil {
+			j.durCond.Wait()
 			continue
 		}
-		j.durCond.Wait()
+		if !j.writing {
+			j.lead(seq)
+			continue
+		}
+		rv := b.rv
+		rv.waiters++
+		j.mu.Unlock()
+		select {
+		case <-rv.done:
+		case <-rv.lead:
+		}
+		j.mu.Lock()
+		rv.waiters--
 	}
 	return nil
 }
@@ -313,11 +344,11 @@ func (j *Local) fail(err error, syncErr bool) {
 		j.syncFailed = syncErr
 	}
 	if b := j.inflight; b != nil {
-		close(b.done)
+		close(b.rv.done)
 		j.inflight = nil
 	}
 	for _, b := range j.batches {
-		close(b.done)
+		close(b.rv.done)
 	}
 	j.free = append(j.free, j.batches...)
 	j.batches = j.batches[:0]

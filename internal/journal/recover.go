@@ -19,6 +19,16 @@ type Recovery struct {
 	// segment whose header was never completely written).
 	Dropped  []string
 	Warnings []string
+	// Flushes are the flush_all records kept, in order: the scan sees
+	// every record anyway, so warm-up needs no extra pass to find them.
+	Flushes []FlushMark
+}
+
+// FlushMark is one flush_all record: its sequence and the time it takes
+// effect.
+type FlushMark struct {
+	Seq uint64
+	At  int64
 }
 
 // Truncation is one cut made by recovery.
@@ -79,6 +89,7 @@ func (j *Local) recover() error {
 	}
 	var buf []byte // reused from segment to segment
 	var segs []segment
+	var fileEnd int64 // of the last segment kept
 	next := uint64(1)
 	lastOff := int64(headerSize)
 	for i := 0; i < len(seqs); i++ {
@@ -92,6 +103,7 @@ func (j *Local) recover() error {
 		}
 		if res.badOff < 0 {
 			segs = append(segs, segment{first, res.end})
+			fileEnd = res.size
 			next, lastOff, rep.Records = res.next, res.lastOff, rep.Records+res.records
 			continue
 		}
@@ -132,6 +144,7 @@ func (j *Local) recover() error {
 			}
 			warn("journal: %s: %s at offset %d (%v); truncated %d bytes", name, kind, res.badOff, res.cause, res.size-res.badOff)
 			segs = append(segs, segment{first, res.badOff})
+			fileEnd = res.badOff
 			next, lastOff, rep.Records = res.next, res.lastOff, rep.Records+res.records
 		}
 		for _, s := range seqs[i+1:] {
@@ -155,6 +168,7 @@ func (j *Local) recover() error {
 		}
 		j.active = f
 		segs = append(segs, segment{next, headerSize})
+		fileEnd = headerSize
 	} else {
 		a := segs[len(segs)-1]
 		f, err := j.fs.OpenRW(j.path(a.first))
@@ -165,6 +179,7 @@ func (j *Local) recover() error {
 	}
 	j.segs = segs
 	j.writeOff = segs[len(segs)-1].size
+	j.zeroEnd = max(fileEnd, j.writeOff)
 	j.groupStart = lastOff
 	j.nextSeq = next
 	j.durable.Store(next - 1)
@@ -211,6 +226,11 @@ func (j *Local) scanSegment(name string, first uint64, last bool, buf *[]byte) (
 			if !errors.Is(err, ErrShort) && !errors.Is(err, ErrCorrupt) {
 				return res, fmt.Errorf("journal: %s: %w", name, err)
 			}
+			if zero, zerr := zeroTail(f, at, res.size); zerr != nil {
+				return res, fmt.Errorf("journal: read %s: %w", name, zerr)
+			} else if zero {
+				return res, nil // the zero-filled tail (zero.go): a clean end
+			}
 			res.badOff, res.cause = at, err
 			if last {
 				if res.torn, err = tornTail(f, at, res.size, res.next); err != nil {
@@ -223,6 +243,9 @@ func (j *Local) scanSegment(name string, first uint64, last bool, buf *[]byte) (
 		res.end = sc.pos()
 		res.next++
 		res.records++
+		if rec.Type == TypeFlushAll {
+			j.recovery.Flushes = append(j.recovery.Flushes, FlushMark{Seq: rec.Seq, At: rec.At})
+		}
 	}
 }
 

@@ -57,6 +57,7 @@ func (j *Local) Resume() error {
 	}
 	j.active = f
 	j.writeOff = seg.size
+	j.zeroEnd = seg.size
 	j.markFirst = 0
 	j.lastSync = time.Now()
 	j.mu.Lock()

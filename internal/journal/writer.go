@@ -6,10 +6,9 @@ import (
 	"time"
 )
 
-// run is the writer goroutine: group commit. Each pass takes the oldest
-// queued group, which holds every record appended while the previous group
-// was being written and synced, and writes it with one write and (in
-// ModeSync) one fdatasync.
+// run is the background half of the writer (the other half is the
+// waiters, commit.go): it writes groups that nobody waits for, syncs on an
+// interval in ModeAsync, and writes everything still queued on Close.
 func (j *Local) run() {
 	defer close(j.done)
 	var tick <-chan time.Time
@@ -18,47 +17,35 @@ func (j *Local) run() {
 		defer t.Stop()
 		tick = t.C
 	}
+	sweep := time.NewTicker(sweepInterval)
+	defer sweep.Stop()
 	for {
-		j.mu.Lock()
-		for len(j.batches) == 0 && !j.closing {
-			j.mu.Unlock()
-			select {
-			case <-j.wake:
-			case <-tick:
-				j.syncAsync()
-			}
-			j.mu.Lock()
+		select {
+		case <-j.wake:
+		case <-tick:
+			j.syncAsync()
+		case <-sweep.C:
+			j.sweep()
 		}
-		if len(j.batches) == 0 {
+		j.mu.Lock()
+		if j.closing {
+			for {
+				if j.writing {
+					j.durCond.Wait()
+					continue
+				}
+				if len(j.batches) == 0 {
+					break
+				}
+				j.lead(j.batches[len(j.batches)-1].last)
+			}
 			j.mu.Unlock()
 			if j.opts.Mode == ModeAsync {
 				j.syncAsync()
 			}
 			return
 		}
-		if d := j.opts.MaxDelay; d > 0 && j.batches[0] == j.open && !j.closing &&
-			len(j.open.buf) < j.opts.MaxGroupBytes {
-			// Optional batching delay: let the open group fill a little.
-			j.mu.Unlock()
-			time.Sleep(d)
-			j.mu.Lock()
-			if len(j.batches) == 0 { // failed meanwhile
-				j.mu.Unlock()
-				continue
-			}
-		}
-		b := j.batches[0]
-		copy(j.batches, j.batches[1:])
-		j.batches = j.batches[:len(j.batches)-1]
-		if b == j.open {
-			j.open = nil
-		}
-		j.inflight = b
-		closing := j.closing
 		j.mu.Unlock()
-		if syncErr, err := j.writeGroup(b, closing); err != nil {
-			j.fail(err, syncErr)
-		}
 	}
 }
 
@@ -92,6 +79,7 @@ func (j *Local) writeGroup(b *batch, closing bool) (syncErr bool, err error) {
 		return false, fmt.Errorf("journal: write %s at offset %d: %w", segName(j.activeFirst()), start, err)
 	}
 	j.writeOff += int64(len(b.buf))
+	j.zeroAhead()
 	var syncNanos uint64
 	if sync {
 		t0 := time.Now()
@@ -111,7 +99,7 @@ func (j *Local) writeGroup(b *batch, closing bool) (syncErr bool, err error) {
 		return false, j.failed
 	}
 	j.durable.Store(b.last)
-	close(b.done)
+	close(b.rv.done)
 	j.inflight = nil
 	if sync {
 		j.synced = b.last
@@ -164,6 +152,7 @@ func (j *Local) roll(first uint64) error {
 	}
 	j.active = f
 	j.writeOff = headerSize
+	j.zeroEnd = headerSize
 	j.groupStart = headerSize
 	j.mu.Lock()
 	j.segs = append(j.segs, segment{first: first, size: headerSize})

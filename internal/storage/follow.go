@@ -249,6 +249,7 @@ type cursor struct {
 
 // read decodes the next record into rec.
 func (c *cursor) read(rec *journal.Record) error {
+	reread := false
 	for {
 		if c.f == nil {
 			if err := c.open(); err != nil {
@@ -279,24 +280,65 @@ func (c *cursor) read(rec *journal.Record) error {
 			}
 		}
 		// No complete record here. A newer segment means this one is
-		// finished, so leftovers are damage; in the newest one they may be
-		// a write in progress.
+		// finished, so leftovers are damage, unless they are the writer's
+		// zero-filled tail; in the newest one they may be a write in
+		// progress, so they are read again next time.
+		if !reread && c.r != c.w {
+			// The buffer may hold bytes read before the writer wrote
+			// them (its zero-filled tail): read them again once.
+			reread, c.w = true, c.r
+			continue
+		}
 		next, later, lerr := c.laterSegment()
-		switch {
-		case lerr != nil:
+		if lerr != nil {
 			return lerr
-		case later && c.r == c.w && next == c.seq:
+		}
+		if later && !reread {
+			// The segment may have been finished since it was read.
+			reread = true
+			continue
+		}
+		end := c.r == c.w
+		if !end && (later || !c.tolerateTail) {
+			if end, lerr = c.zeroRest(); lerr != nil {
+				return lerr
+			}
+		}
+		c.w = c.r // stale: the writer may be writing these bytes now
+		switch {
+		case later && end && next == c.seq:
 			c.close()
 			continue
-		case later && c.r == c.w:
+		case later && end:
 			return fmt.Errorf("storage: journal %s ends at sequence %d but the next segment starts at %d: %w",
 				c.path, c.seq-1, next, journal.ErrCorrupt)
 		case later:
 			return fmt.Errorf("storage: journal %s offset %d: %v: %w", c.path, c.off, err, journal.ErrCorrupt)
-		case c.r == c.w || c.tolerateTail:
+		case end || c.tolerateTail:
 			return io.EOF
 		}
 		return fmt.Errorf("storage: journal %s offset %d: %w", c.path, c.off, err)
+	}
+}
+
+// zeroRest reports whether the open file holds only zeros from c.off on:
+// the zero-filled tail the journal writer keeps ahead of its records.
+func (c *cursor) zeroRest() (bool, error) {
+	buf := make([]byte, 64<<10)
+	for off := c.off; ; {
+		n, err := c.f.ReadAt(buf, off)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += int64(n)
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("storage: read %s: %w", c.path, err)
+		}
 	}
 }
 

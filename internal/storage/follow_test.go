@@ -84,3 +84,53 @@ func TestDirJournalTailAndCorruption(t *testing.T) {
 	}
 	f("damage mid-journal", 0, 0, journal.ErrCorrupt)
 }
+
+// A follower reading the live journal: the newest segment's zero-filled
+// tail (internal/journal/zero.go) is where records will appear, so a read
+// that reached it must see them once written, in the same segment and
+// across rolls.
+func TestDirJournalFollowsLiveWriter(t *testing.T) {
+	dataDir := t.TempDir()
+	j := openTestJournal(t, JournalDir(dataDir), 4<<10)
+	defer j.Close()
+	w := newWriter(t, j, 3)
+	last := w.write(5)
+	d, err := OpenDirJournal(dataDir, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	rd, err := d.ReadFrom(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var r journal.Record
+	next := uint64(1)
+	drain := func() {
+		t.Helper()
+		for {
+			err := rd.Next(&r)
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Seq != next {
+				t.Fatalf("read sequence %d, want %d", r.Seq, next)
+			}
+			next++
+		}
+	}
+	for round := range 6 {
+		if err := d.WaitDurable(last); err != nil {
+			t.Fatal(err)
+		}
+		drain()
+		if next != last+1 {
+			t.Fatalf("round %d: read up to %d, the writer is at %d", round, next-1, last)
+		}
+		last = w.write(1 + 7*round) // small rounds stay in one segment, big ones roll
+	}
+}
