@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"petrel/internal/journal"
@@ -23,10 +23,22 @@ import (
 // reordered, and because Apply is idempotent a partial failure is harmless.
 // (The 2013 memcached-on-DynamoDB prototype lost 88% of write-behind sets
 // to throttling; here the journal absorbs the backlog instead.)
+//
+// Batches are cut by size and by time: a backlog is applied in full
+// batches, and once the storer has caught up it lets the next batch gather
+// for GatherDelay (storer_wait.go), because each Apply costs a backend
+// commit whatever its size, and that CPU is taken from serving. Nobody
+// waits for that delay: a WaitApplied caller (write-through replies,
+// read-through misses) makes the storer apply at once.
 type Storer struct {
 	j    journal.Journal
 	b    Backend
 	opts StorerOptions
+
+	// waiting counts WaitApplied callers that are blocked; each one also
+	// sends on kick (capacity 1), which wakes a gathering or idle storer.
+	waiting atomic.Int32
+	kick    chan struct{}
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced when applied advances or Run ends
@@ -43,6 +55,18 @@ type Storer struct {
 type StorerOptions struct {
 	MaxBatchRecords int // records per Apply; default 4096
 	MaxBatchBytes   int // bytes per Apply; default 4 MiB
+	// GatherDelay is how long a batch that is not full may gather once
+	// the storer has caught up: a partial batch is applied GatherDelay
+	// after the storer first reached the journal's end since its last
+	// Apply. A steady trickle of writes is then applied in about one
+	// batch per GatherDelay instead of one per record, and a write after
+	// a quiet spell longer than that is applied at once. A full batch, a
+	// blocked WaitApplied caller and a cancelled ctx never wait for it.
+	// While records are appended but not yet acknowledged, the storer
+	// polls DurableSeq with this period instead of waiting in
+	// WaitDurable. Default 2 ms; negative disables both (each batch is
+	// applied as soon as it is read).
+	GatherDelay time.Duration
 	// A backend that is not durable by itself (Flusher: Pebble without its
 	// WAL) is flushed once FlushBytes have been applied since the last
 	// flush, or FlushInterval after an unflushed apply. Truncation follows
@@ -67,6 +91,9 @@ func (o *StorerOptions) setDefaults() {
 	}
 	if o.MaxBatchBytes <= 0 {
 		o.MaxBatchBytes = 4 << 20
+	}
+	if o.GatherDelay == 0 {
+		o.GatherDelay = DefaultGatherDelay
 	}
 	if o.FlushBytes <= 0 {
 		o.FlushBytes = 64 << 20
@@ -130,10 +157,16 @@ type sample struct {
 	t   time.Time
 }
 
+// DefaultGatherDelay is StorerOptions.GatherDelay's default. At 2 ms a
+// write-behind backend lags the journal by 2 ms more at most, and the
+// storer makes at most about 500 partial batches a second however the
+// writes trickle in.
+const DefaultGatherDelay = 2 * time.Millisecond
+
 // NewStorer returns a storer of j into b; Run starts it.
 func NewStorer(j journal.Journal, b Backend, opts StorerOptions) *Storer {
 	opts.setDefaults()
-	return &Storer{j: j, b: b, opts: opts, changed: make(chan struct{}),
+	return &Storer{j: j, b: b, opts: opts, changed: make(chan struct{}), kick: make(chan struct{}, 1),
 		st: StorerStats{Retries: map[string]uint64{}}}
 }
 
@@ -141,11 +174,22 @@ func NewStorer(j journal.Journal, b Backend, opts StorerOptions) *Storer {
 var ErrStopped = errors.New("storage: storer stopped")
 
 // WaitApplied blocks until the backend has applied seq (write-through), or
-// the storer stops.
+// the storer stops. While it waits, the storer applies what it reads at
+// once instead of letting batches gather.
 func (s *Storer) WaitApplied(seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	counted := false
 	for s.applied < seq {
+		if !counted {
+			counted = true
+			s.waiting.Add(1)
+			defer s.waiting.Add(-1)
+			select {
+			case s.kick <- struct{}{}:
+			default:
+			}
+		}
 		if s.done {
 			if s.runErr != nil {
 				return fmt.Errorf("%w: %w", ErrStopped, s.runErr)
@@ -247,14 +291,13 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 	defer rd.Close()
 	s.truncate(durable)
 
+	br := &batchReader{rd: rd, maxRecords: s.opts.MaxBatchRecords, maxBytes: s.opts.MaxBatchBytes}
+	w := newFollower(s.j)
+	defer w.stop()
 	var (
-		batch       []journal.Record
-		arena       arena
 		unflushed   int64
 		flushBy     time.Time // when unflushed work must be flushed
-		waitCh      chan error
-		waitSeq     uint64
-		rec         journal.Record
+		idleSince   time.Time // when the storer first reached the journal's end since its last apply
 		lastPersist = time.Now()
 		retryFlush  time.Time
 	)
@@ -263,63 +306,48 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 			return s.finish(unflushed)
 		}
 		start := time.Now()
-		batch, arena.used = batch[:0], 0
-		bytes := 0
-		var rerr error
-		for len(batch) < s.opts.MaxBatchRecords && bytes < s.opts.MaxBatchBytes {
-			if rerr = rd.Next(&rec); rerr != nil {
-				break
-			}
-			r := rec
-			r.Key, r.Value = arena.copy(rec.Key), arena.copy(rec.Value)
-			batch = append(batch, r)
-			bytes += journal.EncodedLen(&rec)
-		}
-		if rerr != nil && !errors.Is(rerr, io.EOF) {
-			return fmt.Errorf("storage: storer: %w", rerr)
+		br.reset()
+		atEnd, err := br.fill()
+		if err != nil {
+			return err
 		}
 		s.mu.Lock()
 		s.observe(s.j.DurableSeq(), start)
 		s.mu.Unlock()
-		if len(batch) == 0 {
+		if len(br.batch) == 0 {
 			if unflushed > 0 && !time.Now().Before(flushBy) {
 				unflushed, flushBy = s.flushAt(unflushed)
 			}
+			if idleSince.IsZero() {
+				idleSince = start
+			}
 			// Caught up: wait for the next record, or the flush deadline.
-			next := s.applied + 1
-			if waitCh == nil || waitSeq != next {
-				waitCh, waitSeq = make(chan error, 1), next
-				go func(ch chan error, seq uint64) { ch <- s.j.WaitDurable(seq) }(waitCh, next)
-			}
-			var timer <-chan time.Time
-			var t *time.Timer
+			var wake time.Time
 			if unflushed > 0 {
-				t = time.NewTimer(time.Until(flushBy))
-				timer = t.C
+				wake = flushBy
 			}
-			select {
-			case <-ctx.Done():
+			if !s.awaitRecords(ctx, w, s.applied+1, wake) {
 				return s.finish(unflushed)
-			case err := <-waitCh:
-				waitCh = nil
-				if errors.Is(err, journal.ErrClosed) {
-					return s.finish(unflushed)
-				}
-				if err != nil {
-					// A failed journal may resume; what it acknowledged
-					// stays readable meanwhile.
-					s.opts.Logf("storer: journal: %v; retrying", err)
-					if !sleepCtx(ctx, s.opts.RetryMax) {
-						return s.finish(unflushed)
-					}
-				}
-			case <-timer:
-			}
-			if t != nil {
-				t.Stop()
 			}
 			continue
 		}
+		var gathered time.Duration // waiting, not work, for the pacing
+		if atEnd && s.opts.GatherDelay > 0 && s.waiting.Load() == 0 {
+			if idleSince.IsZero() {
+				idleSince = time.Now()
+			}
+			t := time.Now()
+			ok, err := s.gather(ctx, w, br, idleSince.Add(s.opts.GatherDelay))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return s.finish(unflushed)
+			}
+			gathered = time.Since(t)
+		}
+		idleSince = time.Time{}
+		batch, bytes := br.batch, br.bytes
 		if err := s.apply(ctx, batch); err != nil {
 			return s.finish(unflushed) // only ctx ends the retries
 		}
@@ -356,7 +384,7 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 		if s.opts.Progress != nil {
 			s.opts.Progress(s.Lag())
 		}
-		s.pace(ctx, time.Since(start))
+		s.pace(ctx, time.Since(start)-gathered)
 	}
 }
 

@@ -392,7 +392,12 @@ func TestStorerFlushFailure(t *testing.T) {
 	if err := s.WaitApplied(last); err != nil {
 		t.Fatal(err)
 	}
+	// The flush follows the apply that WaitApplied saw: wait for it.
 	l := s.Lag()
+	for deadline := time.Now().Add(10 * time.Second); l.Stats.LastFlushError == "" && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		l = s.Lag()
+	}
 	if l.DurableAppliedSeq != 0 || j.Stats().FirstSeq != 1 || l.Stats.LastFlushError == "" {
 		t.Errorf("with flushes failing: durable %d, journal from %d, flush error %q; want 0, 1, an error",
 			l.DurableAppliedSeq, j.Stats().FirstSeq, l.Stats.LastFlushError)
@@ -409,4 +414,151 @@ func TestStorerFlushFailure(t *testing.T) {
 	if got, want := fmt.Sprint(contents(t, p, testNow)), fmt.Sprint(w.model); got != want {
 		t.Errorf("backend differs from the model:\n got %s\nwant %s", got, want)
 	}
+}
+
+// newGatherTest opens a journal and Pebble in a temporary directory and a
+// storer over them with the given gather delay, already running. With
+// opaque, the storer sees the journal through the Journal interface only,
+// so it cannot tell appended records from none and never polls.
+func newGatherTest(t *testing.T, gather time.Duration, opaque bool) (*journal.Local, *Storer, func() error) {
+	t.Helper()
+	dir := t.TempDir()
+	j := openTestJournal(t, filepath.Join(dir, "journal"), 0)
+	t.Cleanup(func() { j.Close() })
+	p := openTestPebble(t, filepath.Join(dir, "pebble"))
+	t.Cleanup(func() { p.Close() })
+	var sj journal.Journal = j
+	if opaque {
+		sj = struct{ journal.Journal }{j}
+	}
+	s := NewStorer(sj, p, StorerOptions{GatherDelay: gather, CPUShare: 1})
+	stop := startStorer(t, s)
+	time.Sleep(20 * time.Millisecond) // the storer has caught up and waits in WaitDurable
+	return j, s, stop
+}
+
+// Records arriving one at a time are applied in a few batches, not one
+// batch each: back to back (the storer polls while records are pending,
+// or gathers) and with pauses through a journal that shows no pending
+// records (the storer waits in WaitDurable, then gathers).
+func TestStorerGathersBatches(t *testing.T) {
+	f := func(n int, pause time.Duration, opaque bool) {
+		t.Helper()
+		j, s, stop := newGatherTest(t, 200*time.Millisecond, opaque)
+		w := newWriter(t, j, 4)
+		var last uint64
+		for range n {
+			last = w.write(1) // appended and acknowledged one at a time
+			time.Sleep(pause)
+		}
+		if err := s.WaitApplied(last); err != nil {
+			t.Fatal(err)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		st := s.Lag().Stats
+		if st.Records != last || st.Batches*10 > st.Records {
+			t.Errorf("pause %v, opaque %v: %d records applied in %d batches; want all %d in batches of 10 or more",
+				pause, opaque, st.Records, st.Batches, last)
+		}
+	}
+	f(300, 0, false)
+	f(100, time.Millisecond, true)
+}
+
+// A WaitApplied caller (a write-through reply) never waits for the gather
+// delay, whether it arrives before the record, after it, or while a batch
+// is gathering. The delay is long so that the bound is far from the noise.
+func TestStorerWaitAppliedSkipsGather(t *testing.T) {
+	const gather = 5 * time.Second
+	j, s, _ := newGatherTest(t, gather, false)
+	w := newWriter(t, j, 5)
+	f := func(name string, write func() uint64) {
+		t.Helper()
+		start := time.Now()
+		seq := write()
+		if err := s.WaitApplied(seq); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if d := time.Since(start); d > gather/10 {
+			t.Errorf("%s: WaitApplied took %v with a gather delay of %v", name, d, gather)
+		}
+	}
+	f("after the record", func() uint64 { return w.write(1) })
+	f("during a gather", func() uint64 {
+		w.write(1)
+		time.Sleep(20 * time.Millisecond) // the storer read it and is gathering
+		return w.write(1)
+	})
+	f("before acknowledgement", func() uint64 {
+		r := journal.Record{Type: journal.TypeSet, Key: []byte("k"), Value: []byte("v")}
+		seq, err := j.Append(&r) // nobody but the storer waits on it
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	})
+	f("before the record", func() uint64 {
+		next := j.LastSeq() + 1
+		done := make(chan error, 1)
+		go func() { done <- s.WaitApplied(next) }()
+		for s.waiting.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		w.write(1)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		return next
+	})
+	if st := s.Lag().Stats; st.Records != j.LastSeq() {
+		t.Errorf("%d records applied, want %d", st.Records, j.LastSeq())
+	}
+}
+
+// Neither a cancelled ctx (while a batch gathers) nor a closed journal
+// (while the storer waits for records) waits for the gather delay.
+func TestStorerStopsPromptly(t *testing.T) {
+	const gather = 5 * time.Second
+	f := func(name string, stopIt func(j *journal.Local, s *Storer, cancel func())) {
+		t.Helper()
+		dir := t.TempDir()
+		j := openTestJournal(t, filepath.Join(dir, "journal"), 0)
+		defer j.Close()
+		p := openTestPebble(t, filepath.Join(dir, "pebble"))
+		defer p.Close()
+		s := NewStorer(j, p, StorerOptions{GatherDelay: gather, CPUShare: 1})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() { errc <- s.Run(ctx) }()
+		time.Sleep(20 * time.Millisecond) // the storer waits in WaitDurable
+		w := newWriter(t, j, 6)
+		w.write(1)
+		time.Sleep(20 * time.Millisecond) // the storer read it and is gathering
+		start := time.Now()
+		stopIt(j, s, cancel)
+		if err := <-errc; err != nil {
+			t.Errorf("%s: Run returned %v", name, err)
+		}
+		if d := time.Since(start); d > gather/10 {
+			t.Errorf("%s: the storer took %v to stop with a gather delay of %v", name, d, gather)
+		}
+		if err := s.WaitApplied(w.last + 1); !errors.Is(err, ErrStopped) {
+			t.Errorf("%s: WaitApplied after the stop = %v, want ErrStopped", name, err)
+		}
+	}
+	f("ctx cancelled while gathering", func(_ *journal.Local, _ *Storer, cancel func()) { cancel() })
+	f("journal closed while waiting", func(j *journal.Local, s *Storer, _ func()) {
+		// WaitApplied ends the gather; the storer then waits for the
+		// next record in WaitDurable.
+		if err := s.WaitApplied(j.LastSeq()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
