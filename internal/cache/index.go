@@ -170,8 +170,29 @@ func (s *shard) remove(pos int) {
 	}
 }
 
-func (s *shard) rehash(c *Cache) {
-	n := max(minSlots, s.live*10/7)
+func (s *shard) rehash(c *Cache) { s.resize(c, max(minSlots, s.live*10/7)) }
+
+// Reserve makes room in the index for items more without growing it: a
+// caller about to load many items (the warm-up after a restart) saves the
+// growths the table would otherwise go through, each of which moves every
+// item, reading its key back from segment memory, and unmaps the old
+// table. The estimate is capped at what the memory limit can hold at 64
+// bytes an item, so a wild one costs at most an index sized for that.
+func (c *Cache) Reserve(items int) {
+	items = min(items, int(c.cfg.MemoryLimit/64))
+	per := items/nShards + items/nShards/8 // shards fill unevenly
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		if n := (s.live + per) * 10 / 7; n > len(s.slots) {
+			s.resize(c, n)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// resize moves the shard's items into a table of n slots.
+func (s *shard) resize(c *Cache, n int) {
 	old, oldMapped := s.slots, s.mapped
 	s.slots, s.mapped = allocSlots(n)
 	s.n = uint64(n)

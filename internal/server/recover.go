@@ -8,20 +8,22 @@ package server
 // CAS is the journal sequence of the write that produced it, and a record
 // is applied to a key only when its sequence is above the CAS found there.
 // That is what makes it safe to load the same key from several sources (the
-// storage backend's snapshot, then the journal tail) and, with
-// --accept-during-warmup, while clients write: a live write always carries
-// a sequence above everything being loaded, and a live delete or flush_all
-// is remembered (warmGuard) so that loading does not bring back what a
-// client removed. A request that finds no item during such a load waits for
-// the load to end (s.do), since the item may simply not be loaded yet.
+// storage backend's snapshot and the journal tail, at once where they fit:
+// recover_parallel.go) and, with --accept-during-warmup, while clients
+// write: a live write always carries a sequence above everything being
+// loaded, and a live delete or flush_all is remembered (warmGuard) so that
+// loading does not bring back what a client removed. A request that finds
+// no item during such a load waits for the load to end (s.do), since the
+// item may simply not be loaded yet.
 //
 // An immediate flush_all in the journal is not replayed as a flush: items
-// loaded from the store may be newer than it. A first pass over the journal
-// instead finds the last flush_all already due, and loading skips every
-// version before it. A delayed flush_all still in the future is re-armed in
-// the memory tier. One that has come due since is treated as if it had
-// bitten at its own sequence (items written between the command and its
-// deadline survive a restart: a documented approximation).
+// loaded from the store may be newer than it. The journal's Open, which
+// reads every record anyway, lists the flush_alls (Recovery.Flushes); the
+// last one already due is the cut, and loading skips every version before
+// it. A delayed flush_all still in the future is re-armed in the memory
+// tier. One that has come due since is treated as if it had bitten at its
+// own sequence (items written between the command and its deadline survive
+// a restart: a documented approximation).
 
 import (
 	"errors"
@@ -182,92 +184,110 @@ func (srv *Server) closeDurable() {
 }
 
 // warm loads the memory tier: the backend's items (be, which has applied
-// the journal up to applied; nil for none), then the journal records after
-// applied.
+// the journal up to applied; nil for none) and the journal records after
+// applied, both at once when they fit in memory (warmParallel), else one
+// after the other.
 func (srv *Server) warm(d *durable, be storage.Backend, applied uint64) error {
 	start := time.Now()
 	defer func() {
 		d.recovery.duration.Store(int64(time.Since(start)))
 		d.recovery.done.Store(true)
 	}()
-	end := d.j.DurableSeq()
-	first := max(d.j.Recovery().FirstSeq, applied+1)
+	// What Open found is what there is to load: anything appended since is
+	// a live write (--accept-during-warmup), already in memory, and the
+	// warmGuard keeps loading off what it changed.
+	jr := d.j.Recovery()
+	end := jr.LastSeq
+	first := max(jr.FirstSeq, applied+1)
 	if first > applied+1 {
 		return fmt.Errorf("warm-up: the journal starts at sequence %d but the store holds only up to %d: records %d..%d are lost",
 			first, applied, applied+1, first-1)
 	}
-	// Scan from the oldest record kept, below what the store has applied
-	// too: a delayed flush the store holds must still be re-armed here.
-	var cut uint64
-	if kept := d.j.Recovery().FirstSeq; end >= kept {
-		var pending int64
-		var err error
-		if cut, pending, err = flushes(d.j, kept, end, start.Unix()); err != nil {
-			return err
-		}
-		if pending != 0 {
-			srv.cache.FlushAll(start.Unix(), pending)
-		}
+	// Open's scan saw every flush_all kept, below what the store has
+	// applied too: a delayed flush the store holds must still be re-armed.
+	cut, pending := flushCut(jr.Flushes, start.Unix())
+	if pending != 0 {
+		srv.cache.FlushAll(start.Unix(), pending)
 	}
+	from := max(first, cut)
+	p := newProgress(srv)
+	defer p.stop()
+	srv.reserve(be, from, end)
 	if be != nil {
-		if err := srv.warmBackend(d, be, cut); err != nil {
+		if workers, storeItems, ok := srv.parallelWarm(d, be); ok {
+			return srv.warmParallel(d, be, cut, from, end, p, workers, storeItems)
+		}
+		if err := srv.warmBackend(d, be, cut, p); err != nil {
 			return err
 		}
 	}
-	if end < first {
+	if end < from {
 		srv.logger.Printf("warm-up: no journal records to replay")
 		return nil
 	}
-	from := max(first, cut)
-	p := newProgress(srv, "replaying journal", end-from+1)
-	defer p.stop()
-	if err := srv.replay(d, from, end, p); err != nil {
+	jp := p.part("replaying journal", end-from+1)
+	if err := srv.replay(d, from, end, jp, nil); err != nil {
 		return err
 	}
-	p.finish()
+	jp.finish()
 	return nil
 }
 
-// flushes finds the flush_alls in the journal's records [from, end]: cut
-// is the sequence of the last one due at now (nothing before it survives;
-// 0 for none), and pending the time of a delayed one still to come (0 for
-// none), which the memory tier must re-arm since the store it is warmed
-// from only hides what such a flush covers once it is due.
-func flushes(j *journal.Local, from, end uint64, now int64) (cut uint64, pending int64, err error) {
-	r, err := j.ReadFrom(from)
-	if err != nil {
-		return 0, 0, fmt.Errorf("warm-up: %w", err)
+// reserve grows the memory tier's index for what warm-up is about to
+// load (cache.Reserve): the store's estimate of its items and the journal
+// records to replay, both upper bounds (a journal of overwrites of a few
+// keys counts each one), so the sum is capped at what the memory limit
+// holds at the store's mean item size.
+func (srv *Server) reserve(be storage.Backend, from, end uint64) {
+	var n int64
+	if end >= from {
+		n = int64(end - from + 1)
 	}
-	defer r.Close()
-	var rec journal.Record
-	for {
-		if err := r.Next(&rec); err != nil {
-			if errors.Is(err, io.EOF) {
-				return cut, pending, nil
-			}
-			return 0, 0, fmt.Errorf("warm-up: scanning the journal: %w", err)
-		}
-		if rec.Seq > end {
-			return cut, pending, nil
-		}
-		if rec.Type == journal.TypeFlushAll {
-			if rec.At <= now {
-				cut, pending = rec.Seq, 0
-			} else {
-				pending = rec.At // a later flush_all replaces a delayed one, as in memcached
-			}
+	if s, ok := be.(storage.Sizer); ok {
+		items, bytes := s.LiveSize()
+		n += items
+		if items > 0 && bytes > 0 {
+			per := int64(storage.ItemOverhead) + bytes/items
+			n = min(n, srv.cfg.MemoryMB<<20/per)
 		}
 	}
+	srv.cache.Reserve(int(min(n, 1<<40)))
+}
+
+// flushCut reads the journal's flush_alls (in order) at now: cut is the
+// sequence of the last one due (nothing before it survives; 0 for none),
+// and pending the time of a delayed one still to come (0 for none), which
+// the memory tier must re-arm since the store it is warmed from only hides
+// what such a flush covers once it is due.
+func flushCut(marks []journal.FlushMark, now int64) (cut uint64, pending int64) {
+	for _, m := range marks {
+		if m.At <= now {
+			cut, pending = m.Seq, 0
+		} else {
+			pending = m.At // a later flush_all replaces a delayed one, as in memcached
+		}
+	}
+	return cut, pending
 }
 
 // replay applies the journal's records [from, end] to the memory tier.
-func (srv *Server) replay(d *durable, from, end uint64, p *progress) error {
+// With def set (a load beside the store's, warmParallel), the records that
+// remove or touch an item are also kept in def, to be applied again once
+// the store is loaded.
+//
+// A flush_all record changes nothing here: a due one is the cut, which
+// from and the store's load already honour, and a delayed one is either
+// the one warm re-armed or one that a later flush_all replaced.
+func (srv *Server) replay(d *durable, from, end uint64, p *progressPart, def *deferred) error {
 	r, err := d.j.ReadFrom(from)
 	if err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	defer r.Close()
+	var c loadCounts
+	defer c.publish(d, p)
 	var rec journal.Record
+	now := time.Now().Unix()
 	for {
 		if err := r.Next(&rec); err != nil {
 			if errors.Is(err, io.EOF) {
@@ -285,28 +305,66 @@ func (srv *Server) replay(d *durable, from, end uint64, p *progress) error {
 		if w != nil && w.flushedAfter(rec.Seq) {
 			return nil // a client flushed everything still to load
 		}
-		applied := srv.apply(&rec, time.Now().Unix(), w)
-		d.recovery.records.Add(1)
-		if applied && rec.Type == journal.TypeSet {
-			d.recovery.items.Add(1)
-			d.recovery.bytes.Add(uint64(len(rec.Key) + len(rec.Value)))
-		} else if !applied {
-			d.recovery.skipped.Add(1)
+		c.records++
+		c.progBytes += uint64(journal.EncodedLen(&rec))
+		if c.records%loadBatch == 0 {
+			c.publish(d, p)
+			now = time.Now().Unix()
 		}
-		p.add(1, uint64(journal.EncodedLen(&rec)))
+		if rec.Type == journal.TypeFlushAll {
+			continue
+		}
+		applied := srv.apply(&rec, now, w)
+		switch {
+		case def != nil && removes(&rec, now):
+			def.add(&rec, applied) // counted when applied again
+		case !applied:
+			c.skipped++
+		case rec.Type == journal.TypeSet && !expired(rec.Exptime, now):
+			c.items++
+			c.bytes += uint64(len(rec.Key) + len(rec.Value))
+		}
 	}
 }
 
-// apply replays one record into the memory tier, unless the key already
-// holds a newer version (or a client wrote it during warm-up). It reports
-// whether the record changed anything.
-func (srv *Server) apply(rec *journal.Record, now int64, w *warmGuard) bool {
-	if rec.Type == journal.TypeFlushAll {
-		if rec.At > now {
-			srv.cache.FlushAll(now, rec.At)
-		}
-		return true // one due already was handled by the cut (see flushes)
+// loadBatch is how many items or records a loader counts before it
+// publishes them (the recovery stats and the progress are shared between
+// loaders, and one atomic add per item would bounce their cache line).
+const loadBatch = 4096
+
+// loadCounts is what one loader has counted since it last published.
+type loadCounts struct {
+	records, skipped, items, bytes uint64 // for d.recovery
+	progItems, progBytes           uint64 // for the progress (store: items scanned)
+}
+
+// publish adds the counts to the recovery stats and p, and zeroes them.
+func (c *loadCounts) publish(d *durable, p *progressPart) {
+	d.recovery.records.Add(c.records)
+	d.recovery.skipped.Add(c.skipped)
+	d.recovery.items.Add(c.items)
+	d.recovery.bytes.Add(c.bytes)
+	if p != nil {
+		p.add(c.records+c.progItems, c.progBytes)
 	}
+	*c = loadCounts{}
+}
+
+func expired(exptime, now int64) bool { return exptime != 0 && exptime <= now }
+
+// removes reports whether rec may remove or touch an item, rather than
+// store one: a delete, a touch, or a set that has expired since (which
+// only removes an older version).
+func removes(rec *journal.Record, now int64) bool {
+	return rec.Type == journal.TypeDelete || rec.Type == journal.TypeTouch ||
+		rec.Type == journal.TypeSet && expired(rec.Exptime, now)
+}
+
+// apply replays one record of a key (a set, delete or touch; flush_all is
+// the caller's) into the memory tier, unless the key already holds a newer
+// version (or a client wrote it during warm-up). It reports whether the
+// record changed anything.
+func (srv *Server) apply(rec *journal.Record, now int64, w *warmGuard) bool {
 	applied := false
 	_, err := srv.cache.Do(rec.Key, now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		if w != nil && w.written(rec.Key, rec.Seq) {
@@ -318,7 +376,7 @@ func (srv *Server) apply(rec *journal.Record, now int64, w *warmGuard) bool {
 		}
 		switch rec.Type {
 		case journal.TypeSet:
-			if rec.Exptime != 0 && rec.Exptime <= now {
+			if expired(rec.Exptime, now) {
 				break // expired since: it only removes the older version
 			}
 			applied = true
@@ -328,7 +386,7 @@ func (srv *Server) apply(rec *journal.Record, now int64, w *warmGuard) bool {
 			if !hit {
 				return it, 0
 			}
-			if rec.Exptime == 0 || rec.Exptime > now {
+			if !expired(rec.Exptime, now) {
 				applied = true
 				it.Exptime = rec.Exptime
 				return it, cache.OpMeta
@@ -352,7 +410,7 @@ func (srv *Server) apply(rec *journal.Record, now int64, w *warmGuard) bool {
 type warmGuard struct {
 	mu       sync.Mutex
 	keys     map[string]uint64 // key → sequence of its first live write
-	flushSeq uint64            // a live flush_all's sequence, or 0
+	flushSeq atomic.Uint64     // a live flush_all's sequence, or 0
 }
 
 // mark records a live write of key; the cache holds key's lock.
@@ -366,46 +424,54 @@ func (w *warmGuard) mark(key []byte, seq uint64) {
 
 // flushed records a live flush_all.
 func (w *warmGuard) flushed(seq uint64) {
-	w.mu.Lock()
-	if w.flushSeq == 0 {
-		w.flushSeq = seq
-	}
-	w.mu.Unlock()
+	w.flushSeq.CompareAndSwap(0, seq)
 }
 
 // written reports whether a client wrote key after seq; the cache holds
 // key's lock.
 func (w *warmGuard) written(key []byte, seq uint64) bool {
+	if w.flushSeq.Load() > seq {
+		return true
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	s, ok := w.keys[string(key)]
-	return ok && s > seq || w.flushSeq > seq
+	return ok && s > seq
 }
 
 // flushedAfter reports whether a client flushed everything up to seq.
 func (w *warmGuard) flushedAfter(seq uint64) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.flushSeq > seq
+	return w.flushSeq.Load() > seq
 }
 
-// progress reports a long load: items and bytes, rate and ETA in the log
-// every second, and a one-line bar on stderr when it is a terminal.
+// progress reports a long load, for each source being loaded (the store,
+// the journal; at once in warmParallel): records, bytes, rate and ETA in
+// the log every second, one line per source, and one bar for them all on
+// stderr when it is a terminal.
 type progress struct {
-	srv   *Server
+	srv  *Server
+	tty  bool
+	quit chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+
+	mu    sync.Mutex // parts, and the terminal between the loop and finish
+	parts []*progressPart
+}
+
+// progressPart is one source's count.
+type progressPart struct {
+	p     *progress
 	what  string
 	total uint64
 	start time.Time
 	n     atomic.Uint64
 	bytes atomic.Uint64
-	tty   bool
-	quit  chan struct{}
-	wg    sync.WaitGroup
-	once  sync.Once
+	done  atomic.Bool
 }
 
-func newProgress(srv *Server, what string, total uint64) *progress {
-	p := &progress{srv: srv, what: what, total: total, start: time.Now(), quit: make(chan struct{})}
+func newProgress(srv *Server) *progress {
+	p := &progress{srv: srv, quit: make(chan struct{})}
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		p.tty = true
 	}
@@ -414,9 +480,18 @@ func newProgress(srv *Server, what string, total uint64) *progress {
 	return p
 }
 
-func (p *progress) add(n, bytes uint64) {
-	p.n.Add(n)
-	p.bytes.Add(bytes)
+// part starts counting a source of total records.
+func (p *progress) part(what string, total uint64) *progressPart {
+	pp := &progressPart{p: p, what: what, total: total, start: time.Now()}
+	p.mu.Lock()
+	p.parts = append(p.parts, pp)
+	p.mu.Unlock()
+	return pp
+}
+
+func (pp *progressPart) add(n, bytes uint64) {
+	pp.n.Add(n)
+	pp.bytes.Add(bytes)
 }
 
 func (p *progress) loop() {
@@ -428,49 +503,63 @@ func (p *progress) loop() {
 		case <-p.quit:
 			return
 		case <-t.C:
-			line := p.line()
-			if p.tty {
-				// The log shares the terminal: clear the bar, log, redraw.
-				fmt.Fprint(os.Stderr, "\r\x1b[K")
+			p.mu.Lock()
+			var lines []string
+			var n, total uint64
+			for _, pp := range p.parts {
+				if !pp.done.Load() {
+					lines = append(lines, pp.line())
+					n += min(pp.n.Load(), pp.total)
+					total += pp.total
+				}
 			}
-			p.srv.logger.Printf("warm-up: %s", line)
-			if p.tty {
-				fmt.Fprintf(os.Stderr, "%s %s", p.bar(), line)
+			if len(lines) > 0 {
+				if p.tty {
+					// The log shares the terminal: clear the bar, log, redraw.
+					fmt.Fprint(os.Stderr, "\r\x1b[K")
+				}
+				for _, l := range lines {
+					p.srv.logger.Printf("warm-up: %s", l)
+				}
+				if p.tty {
+					fmt.Fprintf(os.Stderr, "%s %s", bar(n, total), strings.Join(lines, "; "))
+				}
 			}
+			p.mu.Unlock()
 		}
 	}
 }
 
-// line is "n/total records (x%), bytes, rate, ETA".
-func (p *progress) line() string {
-	n, b := p.n.Load(), p.bytes.Load()
-	el := time.Since(p.start).Seconds()
+// line is "what: n/total records (x%), bytes, rate, ETA".
+func (pp *progressPart) line() string {
+	n, b := pp.n.Load(), pp.bytes.Load()
+	el := time.Since(pp.start).Seconds()
 	rate := 0.0
 	if el > 0 {
 		rate = float64(n) / el
 	}
 	eta := "?"
-	if rate > 0 && p.total >= n {
-		eta = (time.Duration(float64(p.total-n)/rate) * time.Second).Round(time.Second).String()
+	if rate > 0 && pp.total >= n {
+		eta = (time.Duration(float64(pp.total-n)/rate) * time.Second).Round(time.Second).String()
 	}
 	pct := 100.0
-	if p.total > 0 {
-		pct = 100 * float64(n) / float64(p.total)
+	if pp.total > 0 {
+		pct = 100 * float64(n) / float64(pp.total)
 	}
 	return fmt.Sprintf("%s: %d/%d records (%.1f%%), %.1f MiB, %.0f records/s, ETA %s",
-		p.what, n, p.total, pct, float64(b)/(1<<20), rate, eta)
+		pp.what, n, pp.total, pct, float64(b)/(1<<20), rate, eta)
 }
 
-func (p *progress) bar() string {
+func bar(n, total uint64) string {
 	const width = 30
 	k := width
-	if p.total > 0 {
-		k = int(min(p.n.Load(), p.total) * width / p.total)
+	if total > 0 {
+		k = int(min(n, total) * width / total)
 	}
 	return "[" + strings.Repeat("#", k) + strings.Repeat(".", width-k) + "]"
 }
 
-// stop ends the reporting; finish also logs the totals.
+// stop ends the reporting.
 func (p *progress) stop() {
 	p.once.Do(func() {
 		close(p.quit)
@@ -481,11 +570,21 @@ func (p *progress) stop() {
 	})
 }
 
-func (p *progress) finish() {
-	p.stop()
-	if p.n.Load() == 0 {
-		p.srv.logger.Printf("warm-up: %s: nothing to load", p.what)
+// finish logs the source's totals; its progress lines stop.
+func (pp *progressPart) finish() {
+	if pp.done.Swap(true) {
 		return
 	}
-	p.srv.logger.Printf("warm-up done: %s in %v", p.line(), time.Since(p.start).Round(time.Millisecond))
+	took := time.Since(pp.start)
+	p := pp.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.tty {
+		fmt.Fprint(os.Stderr, "\r\x1b[K") // the next tick redraws the bar
+	}
+	if pp.n.Load() == 0 {
+		p.srv.logger.Printf("warm-up: %s: nothing to load", pp.what)
+		return
+	}
+	p.srv.logger.Printf("warm-up done: %s in %v", pp.line(), took.Round(time.Millisecond))
 }

@@ -83,38 +83,66 @@ func checkApplied(j *journal.Local, applied uint64) error {
 	return nil
 }
 
-// warmBackend loads the backend's items into the memory tier.
-func (srv *Server) warmBackend(d *durable, be storage.Backend, cut uint64) error {
-	limit := srv.cfg.MemoryMB << 20 * 9 / 10 // room for the journal tail and new writes
+// warmBackend loads the backend's items into the memory tier, the most
+// recently written first when they do not all fit (storage.Warm).
+func (srv *Server) warmBackend(d *durable, be storage.Backend, cut uint64, p *progress) error {
 	var total uint64
 	if s, ok := be.(storage.Sizer); ok {
 		items, _ := s.LiveSize()
 		total = uint64(max(items, 0))
 	}
-	p := newProgress(srv, "loading the store", total)
-	defer p.finish()
-	now := time.Now().Unix()
-	var rec journal.Record
+	sp := p.part("loading the store", total)
+	l := storeLoader{srv: srv, d: d, cut: cut, now: time.Now().Unix()}
 	var last int64
-	return storage.Warm(context.Background(), be, now, limit, func(it storage.Item) error {
-		if srv.closing.Load() {
-			return errShuttingDown
-		}
-		if it.Version < cut {
-			return nil // a flush_all in the journal tail removes it
-		}
-		rec = journal.Record{Seq: it.Version, CAS: it.Version, Type: journal.TypeSet,
-			Key: it.Key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime}
-		if srv.apply(&rec, now, d.warming.Load()) {
-			d.recovery.items.Add(1)
-			d.recovery.bytes.Add(uint64(len(it.Key) + len(it.Value)))
-		}
-		return nil
-	}, func(items, bytes int64) {
-		p.add(uint64(items-last), 0)
-		p.bytes.Store(uint64(bytes))
+	err := storage.Warm(context.Background(), be, l.now, srv.warmLimit(), l.load, func(items, bytes int64) {
+		sp.add(uint64(items-last), 0)
+		sp.bytes.Store(uint64(bytes))
 		last = items
 	})
+	l.c.publish(d, nil)
+	sp.finish()
+	return err
+}
+
+// warmLimit is how much of the memory limit the store may fill: the rest
+// is room for the journal tail and new writes.
+func (srv *Server) warmLimit() int64 { return srv.cfg.MemoryMB << 20 * 9 / 10 }
+
+// storeLoader applies a backend's items to the memory tier; one per
+// goroutine.
+type storeLoader struct {
+	srv *Server
+	d   *durable
+	cut uint64 // versions below it are flushed (see flushCut)
+	now int64
+	p   *progressPart // nil when the caller reports progress itself
+	n   uint64        // items seen
+	c   loadCounts
+	rec journal.Record
+}
+
+// load is a storage.Warm or ScanPart callback.
+func (l *storeLoader) load(it storage.Item) error {
+	if l.srv.closing.Load() {
+		return errShuttingDown
+	}
+	if l.n++; l.n%loadBatch == 0 {
+		l.c.publish(l.d, l.p)
+	}
+	if l.p != nil {
+		l.c.progItems++
+		l.c.progBytes += uint64(len(it.Key)+len(it.Value)) + storage.ItemOverhead
+	}
+	if it.Version < l.cut {
+		return nil // a flush_all in the journal tail removes it
+	}
+	l.rec = journal.Record{Seq: it.Version, CAS: it.Version, Type: journal.TypeSet,
+		Key: it.Key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime}
+	if l.srv.apply(&l.rec, l.now, l.d.warming.Load()) {
+		l.c.items++
+		l.c.bytes += uint64(len(it.Key) + len(it.Value))
+	}
+	return nil
 }
 
 // startStorer runs the storer in the background (when it runs here) and

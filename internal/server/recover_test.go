@@ -2,7 +2,12 @@ package server
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"petrel/internal/cache"
 	"petrel/internal/journal"
@@ -136,4 +141,192 @@ func TestReplayAfterRestart(t *testing.T) {
 	if got := run("set c 0 0 1\r\nc\r\n") + run("gets c\r\n"); got != "STORED\r\nVALUE c 0 1 7\r\nc\r\nEND\r\n" {
 		t.Errorf("a write after the restart continues the sequence: %q", got)
 	}
+}
+
+// TestRestartStoreAndTail restarts over a data directory whose history is
+// split between the store (the first stored records) and the journal tail:
+// random sets, overwrites, deletes, touches and expired sets over a few
+// thousand keys, with flush_alls placed on either side of the split. Every
+// key must come back exactly as a model of the history says (value, CAS,
+// exptime), whether the two sources are loaded one after the other or at
+// once (recover_parallel.go), and a delayed flush_all must be armed again.
+func TestRestartStoreAndTail(t *testing.T) {
+	const ops, keys = 8000, 2000
+	f := func(name string, stored int, truncate bool, flushAt, delayedAt int) {
+		t.Helper()
+		now := time.Now().Unix()
+		rnd := rand.New(rand.NewPCG(uint64(stored), uint64(flushAt)))
+		recs := make([]journal.Record, ops)
+		live := map[string]bool{} // the server journals a touch only on a hit
+		for i := range recs {
+			key := fmt.Appendf(nil, "k%04d", rnd.IntN(keys))
+			exp := int64(0)
+			switch x := rnd.IntN(10); {
+			case x == 0:
+				exp = now - 100 // expired since
+			case x == 1:
+				exp = now + 3600
+			}
+			switch x := rnd.IntN(20); {
+			case i == flushAt:
+				recs[i] = journal.Record{Type: journal.TypeFlushAll, At: now - 5}
+			case i == delayedAt:
+				recs[i] = journal.Record{Type: journal.TypeFlushAll, At: now + 100000}
+			case x < 11:
+				// Values of 2-4 KB that do not compress, so that the
+				// store is large enough to be loaded in several key
+				// ranges (storage.ScanParts).
+				val := fmt.Appendf(nil, "v%d-", i)
+				for range 2000 + rnd.IntN(2000) {
+					val = append(val, 'a'+byte(rnd.IntN(26)))
+				}
+				recs[i] = journal.Record{Type: journal.TypeSet, Key: key, Value: val, Flags: uint32(i), Exptime: exp}
+			case x < 15 || !live[string(key)]:
+				recs[i] = journal.Record{Type: journal.TypeDelete, Key: key}
+			default:
+				if exp == 0 {
+					exp = now + 7200
+				}
+				recs[i] = journal.Record{Type: journal.TypeTouch, Key: key, Exptime: exp}
+			}
+			switch r := &recs[i]; r.Type {
+			case journal.TypeFlushAll:
+				if r.At <= now {
+					clear(live)
+				}
+			case journal.TypeDelete:
+				delete(live, string(key))
+			default:
+				live[string(key)] = !expired(r.Exptime, now)
+			}
+		}
+		tmpl := t.TempDir()
+		writeDataDir(t, tmpl, recs, stored, 64<<10, truncate)
+		want := restartModel(recs, stored, keys, now)
+
+		for _, how := range []struct {
+			workers      int
+			journalFirst bool
+		}{{1, false}, {4, false}, {4, true}} {
+			dir := filepath.Join(t.TempDir(), "data")
+			if out, err := exec.Command("cp", "-a", tmpl, dir).CombinedOutput(); err != nil {
+				t.Fatalf("copy: %v: %s", err, out)
+			}
+			cfg := DefaultConfig()
+			cfg.MemoryMB = 64 // room for both sources: warmParallel
+			cfg.Durable.DataDir = dir
+			testWarmWorkers, testWarmJournalFirst = how.workers, how.journalFirst
+			srv, err := New(cfg)
+			if err == nil && how.workers > 1 {
+				if _, _, ok := srv.parallelWarm(srv.dur, srv.dur.back.store); !ok {
+					t.Fatalf("%s: the sources do not fit in memory at once; the test does not load them in parallel", name)
+				}
+			}
+			testWarmWorkers, testWarmJournalFirst = 0, false
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(srv.Shutdown)
+			workers := fmt.Sprintf("%d goroutines", how.workers)
+			if how.journalFirst {
+				workers += ", journal first"
+			}
+			var bad []string
+			var present string
+			for k := range keys {
+				key := fmt.Sprintf("k%04d", k)
+				got, w := peekItem(srv, key, now), want[key]
+				if got != w {
+					bad = append(bad, fmt.Sprintf("%s = %s, want %s", key, got, w))
+				}
+				if present == "" && strings.HasSuffix(w, " exp 0") {
+					present = key
+				}
+			}
+			if len(bad) > 0 {
+				t.Errorf("%s, %s: %d of %d keys wrong after the restart, e.g.:\n%s",
+					name, workers, len(bad), keys, strings.Join(bad[:min(len(bad), 5)], "\n"))
+			}
+			if present == "" {
+				t.Fatalf("%s: no key without an exptime survived; the test checks nothing", name)
+			}
+			// Replayed: the records after the store's and the last due
+			// flush_all's (sequence i+1 is recs[i]).
+			if got, want := srv.dur.recovery.records.Load(), uint64(ops-max(stored, flushAt)); got != want {
+				t.Errorf("%s, %s: %d journal records replayed, want %d", name, workers, got, want)
+			}
+			// Past a delayed flush's deadline, everything stored before it
+			// is gone; with none armed, a key without exptime stays.
+			if got := peekItem(srv, present, now+200000); (got == "-") != (delayedAt >= 0) {
+				t.Errorf("%s, %s: %s after the delayed flush_all's time: %s", name, workers, present, got)
+			}
+			srv.Shutdown()
+		}
+	}
+	f("flush_all in the tail", 5000, false, 5500, -1)
+	f("flush_all in the store, delayed one after it", 5000, false, 1000, 2000)
+	f("journal truncated, delayed flush_all in the tail", 5000, true, -1, 6000)
+	f("all in the store", ops, false, 500, -1)
+	f("all in the journal", 0, false, 3000, 4000)
+}
+
+// restartModel is what a restart over recs (the first stored of them in
+// the store) must show at now, by key: as peekItem prints it.
+func restartModel(recs []journal.Record, stored, keys int, now int64) map[string]string {
+	type item struct {
+		val   string
+		flags uint32
+		cas   uint64
+		exp   int64
+	}
+	m := map[string]*item{}
+	for i, r := range recs {
+		switch r.Type {
+		case journal.TypeFlushAll:
+			if r.At <= now {
+				clear(m)
+			}
+		case journal.TypeSet:
+			if expired(r.Exptime, now) {
+				delete(m, string(r.Key))
+			} else {
+				m[string(r.Key)] = &item{val: string(r.Value), flags: r.Flags, cas: r.Seq, exp: r.Exptime}
+			}
+		case journal.TypeDelete:
+			delete(m, string(r.Key))
+		case journal.TypeTouch:
+			it := m[string(r.Key)]
+			switch {
+			case it == nil:
+			case expired(r.Exptime, now):
+				delete(m, string(r.Key))
+			default:
+				it.exp = r.Exptime
+				if i < stored {
+					it.cas = r.Seq // the store keeps a touch as a new version
+				}
+			}
+		}
+	}
+	out := map[string]string{}
+	for k := range keys {
+		key := fmt.Sprintf("k%04d", k)
+		out[key] = "-"
+		if it := m[key]; it != nil {
+			out[key] = fmt.Sprintf("%.12s@%d flags %d exp %d", it.val, it.cas, it.flags, it.exp)
+		}
+	}
+	return out
+}
+
+// peekItem is peek with the flags and exptime, and the value cut short.
+func peekItem(srv *Server, key string, now int64) string {
+	out := "-"
+	srv.cache.Do([]byte(key), now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+		if l == cache.Hit {
+			out = fmt.Sprintf("%.12s@%d flags %d exp %d", it.Value, it.CAS, it.Flags, it.Exptime)
+		}
+		return it, 0
+	})
+	return out
 }

@@ -452,41 +452,7 @@ func (p *Pebble) Get(ctx context.Context, key []byte, now int64) (Item, bool, er
 // first without a second, version-ordered index, which would double the
 // write cost of every set. Warm uses versions to prefer recent items.
 func (p *Pebble) Scan(ctx context.Context, now int64, fn func(Item) error) error {
-	st := p.state.Load()
-	it, err := p.db.NewIterWithContext(ctx, &pebble.IterOptions{LowerBound: dataLower, UpperBound: dataUpper})
-	if err != nil {
-		return fmt.Errorf("storage: pebble scan: %w", err)
-	}
-	n := 0
-	for it.First(); it.Valid(); it.Next() {
-		if n++; n%1024 == 0 {
-			if err := ctx.Err(); err != nil {
-				it.Close()
-				return err
-			}
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			it.Close()
-			return fmt.Errorf("storage: pebble scan: %w", err)
-		}
-		s, err := decodeItem(it.Key(), v)
-		if err != nil {
-			it.Close()
-			return err
-		}
-		if !st.visible(&s, now) {
-			continue
-		}
-		if err := fn(Item{Key: it.Key()[1:], Value: s.value, Flags: s.flags, Exptime: s.exptime, Version: s.version}); err != nil {
-			it.Close()
-			return err
-		}
-	}
-	if err := it.Close(); err != nil {
-		return fmt.Errorf("storage: pebble scan: %w", err)
-	}
-	return nil
+	return p.scanRange(ctx, now, dataLower, dataUpper, fn)
 }
 
 // AppliedSeq implements Backend: the highest sequence applied, which
