@@ -43,6 +43,7 @@ type options struct {
 	build, crossCheck, memory  bool
 	memoryItems, memoryMB2     int
 	durable                    bool
+	storerBusy                 bool
 	petrelDurable              string
 	profile                    string
 	matrix                     bool
@@ -74,7 +75,8 @@ func main() {
 	flag.BoolVar(&o.memory, "memory-bench", true, "run the memory benchmark")
 	flag.IntVar(&o.memoryItems, "memory-items", 5000000, "items to load in the memory benchmark")
 	flag.IntVar(&o.memoryMB2, "memory-bench-mb", 1024, "memory limit in MB for the memory benchmark")
-	flag.BoolVar(&o.durable, "durable", false, "run the durable matrix against Redis")
+	flag.BoolVar(&o.durable, "durable", false, "run the durable matrix against Redis, then the storer-busy gets")
+	flag.BoolVar(&o.storerBusy, "storer-busy", false, "run only the storer-busy gets of -durable")
 	flag.StringVar(&o.petrelDurable, "petrel-durable",
 		"sync=--data-dir {dir} --durability sync;async=--data-dir {dir} --durability async --journal-sync-interval 1s",
 		`Petrel's durable modes as "mode=serve args;…" ({dir} becomes a fresh directory), for the durable matrix`)
@@ -207,6 +209,8 @@ func run(o *options) error {
 		sum.Durable = rows
 		sum.Notes = append(sum.Notes, notes...)
 		sum.Failures = append(sum.Failures, fails...)
+	}
+	if o.durable || o.storerBusy {
 		busy, fails2 := storerBusy(o)
 		sum.Busy = busy
 		sum.Failures = append(sum.Failures, fails2...)
