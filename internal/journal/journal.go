@@ -96,6 +96,7 @@ type Local struct {
 	open       *batch
 	inflight   *batch // taken by the writer, not yet acknowledged
 	writing    bool   // some goroutine holds the writer role (commit.go)
+	lastGroup  uint64 // records in the last group written
 	swept      *rendezvous
 	free       []*batch
 	pending    int

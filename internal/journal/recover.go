@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 )
 
 // Recovery reports what Open found and what it changed.
@@ -59,6 +60,7 @@ func Open(opts Options) (*Local, error) {
 	if err := j.recover(); err != nil {
 		return nil, err
 	}
+	gomaxprocs.Store(int32(runtime.GOMAXPROCS(0)))
 	go j.run()
 	return j, nil
 }

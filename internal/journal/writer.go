@@ -3,6 +3,7 @@ package journal
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"time"
 )
 
@@ -25,6 +26,7 @@ func (j *Local) run() {
 		case <-tick:
 			j.syncAsync()
 		case <-sweep.C:
+			gomaxprocs.Store(int32(runtime.GOMAXPROCS(0)))
 			j.sweep()
 		}
 		j.mu.Lock()
@@ -110,6 +112,7 @@ func (j *Local) writeGroup(b *batch, closing bool) (syncErr bool, err error) {
 	j.segs[len(j.segs)-1].size = j.writeOff
 	j.groupStart = start
 	j.st.Records += b.last - b.first + 1
+	j.lastGroup = b.last - b.first + 1
 	j.st.Groups++
 	j.st.Bytes += uint64(len(b.buf))
 	j.pending -= appended

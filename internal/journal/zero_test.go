@@ -2,6 +2,7 @@ package journal
 
 import (
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -49,8 +50,23 @@ func TestZeroFilledTails(t *testing.T) {
 // Groups written by waiters (commit.go) and groups nobody waits for
 // (written by the sweep) all arrive, in order, under concurrency.
 func TestWaitersAndSweepWrite(t *testing.T) {
-	j := openT(t, Options{Dir: t.TempDir()})
-	defer j.Close()
+	for _, single := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Ps", true: "single P"}[single], func(t *testing.T) {
+			j := openT(t, Options{Dir: t.TempDir()})
+			defer j.Close()
+			if single {
+				// The writer's yield (commit.go), whatever GOMAXPROCS is;
+				// the sweep would reset it within 10 ms, so stop that.
+				prev := runtime.GOMAXPROCS(1)
+				defer runtime.GOMAXPROCS(prev)
+				gomaxprocs.Store(1)
+			}
+			waitersAndSweep(t, j)
+		})
+	}
+}
+
+func waitersAndSweep(t *testing.T, j *Local) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex // testRecord needs the sequence Append will assign
 	for g := range 8 {
