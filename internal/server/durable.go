@@ -227,7 +227,11 @@ func (s *session) flushAll(at int64) error {
 		d.noteFailure(s.srv, err)
 		return fmt.Errorf("%w: %w", errJournal, err)
 	}
-	if w := d.warming.Load(); w != nil {
+	if w := d.warming.Load(); w != nil && at <= s.now {
+		// An immediate flush ends the load: nothing older survives it. A
+		// delayed one does not: what is still to load must be served
+		// until the deadline, and the memory tier's pending flush
+		// invalidates it then, as it does the items already loaded.
 		w.flushed(seq)
 	}
 	if d.rt != nil {

@@ -100,6 +100,35 @@ func TestApplyYieldsToLiveWrites(t *testing.T) {
 	}
 }
 
+// TestDelayedFlushDuringWarmup: with --accept-during-warmup, a client's
+// delayed flush_all must not stop the load (the items still to load stay
+// visible until its deadline); an immediate one does.
+func TestDelayedFlushDuringWarmup(t *testing.T) {
+	srv := newDurableServer(t, t.TempDir())
+	w := &warmGuard{keys: map[string]uint64{}}
+	srv.dur.warming.Store(w)
+	defer srv.dur.warming.Store(nil)
+	s := newTextSession(srv, textTestNow)
+	f := func(req string, wantStopped bool) {
+		t.Helper()
+		s.out = s.out[:0]
+		if st := s.exec([]byte(req)); st.n != len(req) {
+			t.Fatalf("%q: consumed %d of %d", req, st.n, len(req))
+		}
+		if err := s.awaitDurable(); err != nil {
+			t.Fatal(err)
+		}
+		if string(s.out) != "OK\r\n" {
+			t.Fatalf("%q: %q", req, s.out)
+		}
+		if stopped := w.flushSeq.Load() != 0; stopped != wantStopped {
+			t.Fatalf("%q: load stopped %v, want %v", req, stopped, wantStopped)
+		}
+	}
+	f("flush_all 60\r\n", false)
+	f("flush_all\r\n", true)
+}
+
 // TestReplayAfterRestart writes through sessions (so CAS = sequence),
 // closes the server and checks that a new one on the same directory holds
 // the same items with the same CAS, including a flush_all that wipes what
