@@ -228,7 +228,7 @@ func (j *Local) scanSegment(name string, first uint64, last bool, buf *[]byte) (
 			if !errors.Is(err, ErrShort) && !errors.Is(err, ErrCorrupt) {
 				return res, fmt.Errorf("journal: %s: %w", name, err)
 			}
-			if zero, zerr := zeroTail(f, at, res.size); zerr != nil {
+			if zero, zerr := ZeroFrom(f, at); zerr != nil {
 				return res, fmt.Errorf("journal: read %s: %w", name, zerr)
 			} else if zero {
 				return res, nil // the zero-filled tail (zero.go): a clean end

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"errors"
 	"fmt"
 	"io"
 )
@@ -17,7 +18,7 @@ import (
 // zero-fills its WAL segments before use.
 //
 // A segment therefore ends in zeros, and readers stop at the first frame
-// that is all zeros up to the end of the file (zeroTail): a frame never
+// that is all zeros up to the end of the file (ZeroFrom): a frame never
 // starts with a zero length, so this is never a record.
 
 const zeroChunk = 1 << 20
@@ -44,23 +45,24 @@ func (j *Local) zeroAhead() {
 	}
 }
 
-// zeroTail reports whether f holds only zero bytes from off to size.
-func zeroTail(f File, off, size int64) (bool, error) {
-	buf := make([]byte, min(size-off, 64<<10))
-	for off < size {
-		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
+// ZeroFrom reports whether r holds only zero bytes from off to its end:
+// the zero-filled tail after a segment's last record. Recovery and the
+// storer that follows the journal files from another process both use it.
+func ZeroFrom(r io.ReaderAt, off int64) (bool, error) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := r.ReadAt(buf, off)
 		for _, c := range buf[:n] {
 			if c != 0 {
 				return false, nil
 			}
 		}
 		off += int64(n)
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
 		if err != nil {
-			if err == io.EOF {
-				return true, nil
-			}
 			return false, fmt.Errorf("journal: read: %w", err)
 		}
 	}
-	return true, nil
 }

@@ -300,8 +300,8 @@ func (c *cursor) read(rec *journal.Record) error {
 		}
 		end := c.r == c.w
 		if !end && (later || !c.tolerateTail) {
-			if end, lerr = c.zeroRest(); lerr != nil {
-				return lerr
+			if end, lerr = journal.ZeroFrom(c.f, c.off); lerr != nil {
+				return fmt.Errorf("storage: %s: %w", c.path, lerr)
 			}
 		}
 		c.w = c.r // stale: the writer may be writing these bytes now
@@ -318,27 +318,6 @@ func (c *cursor) read(rec *journal.Record) error {
 			return io.EOF
 		}
 		return fmt.Errorf("storage: journal %s offset %d: %w", c.path, c.off, err)
-	}
-}
-
-// zeroRest reports whether the open file holds only zeros from c.off on:
-// the zero-filled tail the journal writer keeps ahead of its records.
-func (c *cursor) zeroRest() (bool, error) {
-	buf := make([]byte, 64<<10)
-	for off := c.off; ; {
-		n, err := c.f.ReadAt(buf, off)
-		for _, b := range buf[:n] {
-			if b != 0 {
-				return false, nil
-			}
-		}
-		off += int64(n)
-		if errors.Is(err, io.EOF) {
-			return true, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("storage: read %s: %w", c.path, err)
-		}
 	}
 }
 
