@@ -20,7 +20,13 @@ const (
 
 // TestPymemcache runs pymemcache's own integration suite, which exercises
 // the client classes (Client, PooledClient, HashClient) over the text
-// protocol. The TLS test needs a TLS listener and is deselected.
+// protocol. The TLS test needs a TLS listener and is deselected. So is
+// test_misc: its only command is a noreply flush_all, sent just before its
+// client's socket closes, and nothing orders that flush against the next
+// test's set on a new connection. When the server reaches the old
+// connection last (a loaded CI machine), the next test's item is flushed
+// and test_serialization_deserialization fails, against memcached as well
+// as Petrel. Every other test ends on a command that waits for its reply.
 func TestPymemcache(t *testing.T) {
 	needFile(t, debianPython, "python3")
 	needFile(t, pymemcacheTest, "python3-pymemcache")
@@ -50,7 +56,7 @@ func runPymemcache(t *testing.T, s *server) {
 		"-p", "no:cacheprovider", // write no .pytest_cache into /usr
 		"-o", "markers=integration", // the suite uses the mark without registering it
 		"-q", "-rfE",
-		"-m", "integration", "-k", "not tls",
+		"-m", "integration", "-k", "not tls and not test_misc",
 		"--server", "127.0.0.1", "--port", s.port())
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(),
