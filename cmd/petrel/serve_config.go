@@ -43,6 +43,18 @@ func intOpt(dst func(*server.Config) *int) func(*server.Config, string) error {
 	}
 }
 
+// durationOpt parses a non-negative Go duration; example goes in the error.
+func durationOpt(example string, dst func(*server.Config) *time.Duration) func(*server.Config, string) error {
+	return func(c *server.Config, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < 0 {
+			return fmt.Errorf("want a duration such as %s, got %q", example, v)
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
 func strOpt(dst func(*server.Config) *string) func(*server.Config, string) error {
 	return func(c *server.Config, v string) error { *dst(c) = v; return nil }
 }
@@ -167,14 +179,7 @@ func init() {
 			c.Durable.JournalSegmentSize = int64(n)
 			return err
 		}},
-		{"", "journal-max-delay", "DURATION", "wait up to this long for a journal group to fill before writing it (default 0: no added delay)", func(c *server.Config, v string) error {
-			d, err := time.ParseDuration(strings.TrimSpace(v))
-			if err != nil || d < 0 {
-				return fmt.Errorf("want a duration such as 200us or 2ms, got %q", v)
-			}
-			c.Durable.JournalMaxDelay = d
-			return nil
-		}},
+		{"", "journal-max-delay", "DURATION", "wait up to this long for a journal group to fill before writing it (default 0: no added delay)", durationOpt("200us or 2ms", func(c *server.Config) *time.Duration { return &c.Durable.JournalMaxDelay })},
 		{"", "journal-sync-interval", "DURATION", "async durability: fdatasync the journal this often (default 1s)", func(c *server.Config, v string) error {
 			d, err := parseSeconds(v)
 			c.Durable.SyncInterval = d
@@ -200,14 +205,8 @@ func init() {
 			}
 			return nil
 		}},
-		{"", "negative-cache-ttl", "DURATION", "read-through: remember that the backend has no such key for this long (default 0: never)", func(c *server.Config, v string) error {
-			d, err := time.ParseDuration(strings.TrimSpace(v))
-			if err != nil || d < 0 {
-				return fmt.Errorf("want a duration such as 5s, got %q", v)
-			}
-			c.Durable.Backend.NegativeTTL = d
-			return nil
-		}},
+		{"", "negative-cache-ttl", "DURATION", "read-through: remember that the backend has no such key for this long (default 0: never)", durationOpt("5s", func(c *server.Config) *time.Duration { return &c.Durable.Backend.NegativeTTL })},
+		{"", "backend-batch-delay", "DURATION", "write-behind: how long the storer gathers writes into a batch once it has caught up (default 2ms for pebble, 20ms for postgres and dynamodb)", durationOpt("20ms", func(c *server.Config) *time.Duration { return &c.Durable.Backend.BatchDelay })},
 		{"", "backlog-limit", "SIZE", "refuse mutations with SERVER_ERROR while the backend lags the journal by more than SIZE bytes, k or m suffix (default 0: no limit)", func(c *server.Config, v string) error {
 			n, err := parseSize(v)
 			c.Durable.Backend.BacklogLimit = int64(n)

@@ -3,6 +3,7 @@ package server
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"petrel/internal/storage"
 )
@@ -29,6 +30,24 @@ func TestBackendConfigValidate(t *testing.T) {
 	f(BackendConfig{Kind: "postgres"}, false, "need a journal")
 	f(BackendConfig{ReadThrough: true}, false, "need a journal")
 	f(BackendConfig{Mode: ModeWriteThrough}, false, "need a journal")
+	f(BackendConfig{BatchDelay: time.Millisecond}, false, "need a journal")
+	f(BackendConfig{BatchDelay: -time.Millisecond}, true, "between 0 and 1s")
+	f(BackendConfig{BatchDelay: 2 * time.Second}, true, "between 0 and 1s")
+	f(BackendConfig{Kind: "postgres", BatchDelay: 50 * time.Millisecond}, true, "")
+}
+
+func TestBatchDelay(t *testing.T) {
+	f := func(b BackendConfig, want time.Duration) {
+		t.Helper()
+		if got := b.batchDelay(); got != want {
+			t.Errorf("%+v: batch delay %v, want %v", b, got, want)
+		}
+	}
+	f(BackendConfig{}, 0) // the storer's own default (2 ms)
+	f(BackendConfig{Kind: BackendPostgres}, dbBatchDelay)
+	f(BackendConfig{Kind: BackendDynamoDB}, dbBatchDelay)
+	f(BackendConfig{Kind: BackendDynamoDB, BatchDelay: 5 * time.Millisecond}, 5*time.Millisecond)
+	f(BackendConfig{BatchDelay: 7 * time.Millisecond}, 7*time.Millisecond)
 }
 
 func TestBacklogBytes(t *testing.T) {

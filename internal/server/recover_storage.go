@@ -182,6 +182,10 @@ func (srv *Server) startStorer(d *durable, b *backing) {
 		// replies' latency: no pacing then.
 		opts.CPUShare = 1
 	}
+	opts.GatherDelay = d.cfg.Backend.batchDelay()
+	if d.cfg.Backend.kind() != BackendPebble {
+		opts.MaxBatchRecords, opts.MaxBatchBytes = dbBatchRecords, dbBatchBytes
+	}
 	st := storage.NewStorer(d.j, b.store, opts)
 	b.storer.Store(st)
 	if lim := d.cfg.Backend.BacklogLimit; lim > 0 {
