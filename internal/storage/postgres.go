@@ -51,10 +51,10 @@ type PostgresOptions struct {
 	// purged (default 1<<20). Records that far behind the applied sequence
 	// are ignored afterwards, so it must exceed any replay distance.
 	TombstoneLag uint64
-	// PipelineRows: batches of at most this many distinct keys are sent as
-	// pipelined single-row upserts in one round trip instead of through
-	// COPY, whose fixed cost pays off only with more rows (default 64; -1
-	// always uses COPY).
+	// PipelineRows: batches of at most this many distinct keys are sent in
+	// one round trip as array statements (queueEffects) instead of through
+	// a staging table filled by COPY, which takes five round trips and pays
+	// off only with more rows (default 4096; -1 always uses COPY).
 	PipelineRows int
 	// Now is the clock (unix seconds) that decides whether a flush_all is
 	// due; default time.Now.
@@ -95,7 +95,7 @@ func OpenPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 		o.Now = func() int64 { return time.Now().Unix() }
 	}
 	if o.PipelineRows == 0 {
-		o.PipelineRows = 64
+		o.PipelineRows = 4096
 	}
 	cfg, err := pgxpool.ParseConfig(o.DSN)
 	if err != nil {
@@ -248,11 +248,9 @@ func (p *Postgres) apply(ctx context.Context, recs []journal.Record) error {
 		b.Queue("DELETE FROM "+p.items+" WHERE version < $1", int64(floor))
 	}
 	if len(f.effects) <= p.small {
-		// Few rows: one round trip. A batch sent outside a transaction
-		// runs as one implicit transaction, so it is still atomic.
-		for i := range f.effects {
-			p.queueEffect(b, &f.effects[i])
-		}
+		// Up to PipelineRows rows: one round trip. A batch sent outside a
+		// transaction runs as one implicit transaction, so it is atomic.
+		p.queueEffects(b, f.effects)
 		p.queueMeta(b, f.maxSeq, floor, pending)
 		if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("postgres: apply %d rows: %w", len(f.effects), err)
@@ -293,23 +291,59 @@ func (p *Postgres) apply(ctx context.Context, recs []journal.Record) error {
 	return nil
 }
 
-// queueEffect queues one effect as a single-row statement with the same
-// version guard as merge.
-func (p *Postgres) queueEffect(b *pgx.Batch, e *effect) {
-	if e.kind == effectTouch {
-		b.Queue("UPDATE "+p.items+" SET exptime = $2, version = $3 WHERE key = $1 AND version < $3 AND NOT tombstone",
-			e.key, e.exptime, int64(e.version))
-		return
-	}
-	v := e.value
-	if v == nil {
-		v = []byte{}
-	}
-	b.Queue("INSERT INTO "+p.items+` AS t (key, value, flags, exptime, version, tombstone)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (key) DO UPDATE SET value = excluded.value, flags = excluded.flags,
+// upsertGuard ends every upsert of items: a row changes only for a newer
+// version, which is what keeps a stale or replayed write from going back in
+// time.
+const upsertGuard = `ON CONFLICT (key) DO UPDATE SET value = excluded.value, flags = excluded.flags,
 	exptime = excluded.exptime, version = excluded.version, tombstone = excluded.tombstone
-WHERE t.version < excluded.version`, e.key, v, int64(e.flags), e.exptime, int64(e.version), e.kind == effectDelete)
+WHERE t.version < excluded.version`
+
+// queueEffects queues the effects as at most two statements whose rows
+// come from arrays (unnest): an upsert of the sets and deletes, with the
+// same version guard as merge, and an update of the touched rows. However
+// many rows, that is two statements for PostgreSQL to run, where a
+// statement per row cost it a parse-bind-execute cycle each. The effects
+// are sorted by key and hold each key once, which ON CONFLICT needs.
+func (p *Postgres) queueEffects(b *pgx.Batch, effects []effect) {
+	var (
+		keys, values     [][]byte
+		flags, exps, ver []int64
+		tomb             []bool
+		tKeys            [][]byte
+		tExps, tVer      []int64
+	)
+	for i := range effects {
+		e := &effects[i]
+		if e.kind == effectTouch {
+			tKeys, tExps, tVer = append(tKeys, e.key), append(tExps, e.exptime), append(tVer, int64(e.version))
+			continue
+		}
+		v := e.value
+		if v == nil {
+			v = []byte{}
+		}
+		keys, values = append(keys, e.key), append(values, v)
+		flags, exps, ver = append(flags, int64(e.flags)), append(exps, e.exptime), append(ver, int64(e.version))
+		tomb = append(tomb, e.kind == effectDelete)
+	}
+	switch len(keys) {
+	case 0:
+	case 1:
+		// One row (a lone write-through client): a plain VALUES upsert
+		// runs in about 230 µs here, the array form in about 400.
+		b.Queue("INSERT INTO "+p.items+` AS t (key, value, flags, exptime, version, tombstone)
+VALUES ($1, $2, $3, $4, $5, $6)
+`+upsertGuard, keys[0], values[0], flags[0], exps[0], ver[0], tomb[0])
+	default:
+		b.Queue("INSERT INTO "+p.items+` AS t (key, value, flags, exptime, version, tombstone)
+SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::boolean[])
+`+upsertGuard, keys, values, flags, exps, ver, tomb)
+	}
+	if len(tKeys) > 0 {
+		b.Queue("UPDATE "+p.items+` AS t SET exptime = s.exptime, version = s.version
+FROM unnest($1::bytea[], $2::bigint[], $3::bigint[]) AS s (key, exptime, version)
+WHERE t.key = s.key AND t.version < s.version AND NOT t.tombstone`, tKeys, tExps, tVer)
+	}
 }
 
 // queueMeta queues the updates of the meta rows. applied and floor only go
@@ -364,9 +398,7 @@ func (p *Postgres) merge(ctx context.Context, tx pgx.Tx, effects []effect) error
 INSERT INTO %[1]s AS t (key, value, flags, exptime, version, tombstone)
 SELECT DISTINCT ON (key) key, value, flags, exptime, version, kind = %[3]d
 FROM %[2]s WHERE kind <> %[4]d ORDER BY key, version DESC
-ON CONFLICT (key) DO UPDATE SET value = excluded.value, flags = excluded.flags,
-	exptime = excluded.exptime, version = excluded.version, tombstone = excluded.tombstone
-WHERE t.version < excluded.version`, p.items, stage.Sanitize(), effectDelete, effectTouch))
+`+upsertGuard, p.items, stage.Sanitize(), effectDelete, effectTouch))
 	if err != nil {
 		return fmt.Errorf("postgres: merge: %w", err)
 	}

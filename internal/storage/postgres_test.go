@@ -21,7 +21,7 @@ func openPostgres(t *testing.T, dsn string) *storage.Postgres {
 
 func TestPostgresConformance(t *testing.T) {
 	srv := backendtest.StartPostgres(t)
-	// Both ways of writing a batch: pipelined single-row upserts and COPY.
+	// Both ways of writing a batch: array statements in one round trip, and COPY.
 	for _, rows := range []int{0, -1} {
 		t.Run(fmt.Sprintf("PipelineRows=%d", rows), func(t *testing.T) {
 			backendtest.Run(t, func(t *testing.T) storage.Backend {
