@@ -82,6 +82,10 @@ func TestFlagForms(t *testing.T) {
 		return c.IdleTimeout == 30*time.Second && c.SegmentSize == 2<<20
 	})
 	f("--admin=", func(c server.Config) bool { return c.AdminAddr == "" })
+	f("--data-dir /tmp/x --backend-batch-delay=50ms --negative-cache-ttl 5s --journal-max-delay=200us", func(c server.Config) bool {
+		b := c.Durable.Backend
+		return b.BatchDelay == 50*time.Millisecond && b.NegativeTTL == 5*time.Second && c.Durable.JournalMaxDelay == 200*time.Microsecond
+	})
 	f("-A --daemon=false", func(c server.Config) bool { return c.EnableShutdown && !c.Daemonize })
 	f("-t 3 -c 9 -R 5 -b 10 -U 4 -l 0.0.0.0 -s /tmp/x -u nobody -P /tmp/p",
 		func(c server.Config) bool {
@@ -105,6 +109,9 @@ func TestBadSettingsAreErrors(t *testing.T) {
 	f("-B json", nil)
 	f("-o eviction=lru", nil)
 	f("-o frobnicate", nil)
+	f("--backend-batch-delay=-1ms", nil)
+	f("--backend-batch-delay=soon", nil)
+	f("", map[string]string{"PETREL_NEGATIVE_CACHE_TTL": "-5s"})
 	f("stray", nil)
 	f("", map[string]string{"PETREL_PORT": "eleven"})
 	f("", map[string]string{"PETREL_CONFIG": "/nonexistent/petrel.toml"})
