@@ -39,6 +39,9 @@ type Storer struct {
 	// sends on kick (capacity 1), which wakes a gathering or idle storer.
 	waiting atomic.Int32
 	kick    chan struct{}
+	// waitSeq is the highest sequence a WaitApplied caller has waited for;
+	// batchLimit cuts a batch there while someone waits.
+	waitSeq atomic.Uint64
 
 	mu       sync.Mutex
 	changed  chan struct{} // closed and replaced when applied advances or Run ends
@@ -183,6 +186,7 @@ func (s *Storer) WaitApplied(seq uint64) error {
 	for s.applied < seq {
 		if !counted {
 			counted = true
+			atomicMaxUint64(&s.waitSeq, seq)
 			s.waiting.Add(1)
 			defer s.waiting.Add(-1)
 			select {
@@ -202,6 +206,36 @@ func (s *Storer) WaitApplied(seq uint64) error {
 		s.mu.Lock()
 	}
 	return nil
+}
+
+// batchLimit is how many records the next batch may take: MaxBatchRecords,
+// or, while a WaitApplied caller waits (a write-through reply, a
+// read-through miss), no more than it takes to reach the highest sequence
+// waited for. Draining a backlog, a full batch for a database can take
+// seconds; the waiter's answer should not wait for the part of it beyond
+// its own sequence. (Records have consecutive sequences; where they do
+// not, the batch merely ends early.)
+func (s *Storer) batchLimit() int {
+	n := s.opts.MaxBatchRecords
+	if s.waiting.Load() == 0 {
+		return n
+	}
+	s.mu.Lock()
+	applied := s.applied
+	s.mu.Unlock()
+	if w := s.waitSeq.Load(); w > applied && w-applied < uint64(n) {
+		n = int(w - applied)
+	}
+	return n
+}
+
+func atomicMaxUint64(v *atomic.Uint64, x uint64) {
+	for {
+		old := v.Load()
+		if x <= old || v.CompareAndSwap(old, x) {
+			return
+		}
+	}
 }
 
 // Lag reports the storer's position, backlog and counters.
@@ -307,6 +341,7 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 		}
 		start := time.Now()
 		br.reset()
+		br.maxRecords = s.batchLimit()
 		atEnd, err := br.fill()
 		if err != nil {
 			return err

@@ -562,3 +562,55 @@ func TestStorerStopsPromptly(t *testing.T) {
 		}
 	})
 }
+
+// batchSizes is a test-only wrapper that records the size of each batch.
+type batchSizes struct {
+	Backend
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (b *batchSizes) Apply(ctx context.Context, recs []journal.Record) error {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(recs))
+	b.mu.Unlock()
+	return b.Backend.Apply(ctx, recs)
+}
+
+// A WaitApplied caller behind a backlog gets a batch cut at its sequence,
+// not a full one: with a database, the rest of a full batch could take
+// seconds to apply.
+func TestStorerCutsBatchForWaiter(t *testing.T) {
+	dir := t.TempDir()
+	j := openTestJournal(t, filepath.Join(dir, "journal"), 0)
+	t.Cleanup(func() { j.Close() })
+	newWriter(t, j, 6).write(3000) // the backlog
+	p := openTestPebble(t, filepath.Join(dir, "pebble"))
+	t.Cleanup(func() { p.Close() })
+	b := &batchSizes{Backend: p}
+	s := NewStorer(j, b, StorerOptions{MaxBatchRecords: 1000, CPUShare: 1})
+	done := make(chan error, 1)
+	go func() { done <- s.WaitApplied(25) }()
+	for s.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	stop := startStorer(t, s)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitApplied(3000); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	total := 0
+	for _, n := range b.sizes {
+		total += n
+	}
+	if len(b.sizes) == 0 || b.sizes[0] != 25 || total != 3000 {
+		t.Errorf("batches %v: want the first of 25 records (the waiter's), 3000 in all", b.sizes)
+	}
+}
