@@ -485,12 +485,8 @@ func (p *Pebble) Flush() error {
 	if err := p.db.Flush(); err != nil {
 		return fmt.Errorf("storage: pebble flush: %w", err)
 	}
-	for {
-		d := p.durable.Load()
-		if d >= seq || p.durable.CompareAndSwap(d, seq) {
-			return nil
-		}
-	}
+	atomicMaxUint64(&p.durable, seq)
+	return nil
 }
 
 // Checkpoint writes a consistent copy of the store to dir (which must not

@@ -326,18 +326,17 @@ func (p *Postgres) queueEffects(b *pgx.Batch, effects []effect) {
 		flags, exps, ver = append(flags, int64(e.flags)), append(exps, e.exptime), append(ver, int64(e.version))
 		tomb = append(tomb, e.kind == effectDelete)
 	}
+	insert := "INSERT INTO " + p.items + " AS t (key, value, flags, exptime, version, tombstone)\n"
 	switch len(keys) {
 	case 0:
 	case 1:
 		// One row (a lone write-through client): a plain VALUES upsert
 		// runs in about 230 µs here, the array form in about 400.
-		b.Queue("INSERT INTO "+p.items+` AS t (key, value, flags, exptime, version, tombstone)
-VALUES ($1, $2, $3, $4, $5, $6)
-`+upsertGuard, keys[0], values[0], flags[0], exps[0], ver[0], tomb[0])
+		b.Queue(insert+"VALUES ($1, $2, $3, $4, $5, $6)\n"+upsertGuard,
+			keys[0], values[0], flags[0], exps[0], ver[0], tomb[0])
 	default:
-		b.Queue("INSERT INTO "+p.items+` AS t (key, value, flags, exptime, version, tombstone)
-SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::boolean[])
-`+upsertGuard, keys, values, flags, exps, ver, tomb)
+		b.Queue(insert+"SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bigint[], $4::bigint[], $5::bigint[], $6::boolean[])\n"+upsertGuard,
+			keys, values, flags, exps, ver, tomb)
 	}
 	if len(tKeys) > 0 {
 		b.Queue("UPDATE "+p.items+` AS t SET exptime = s.exptime, version = s.version

@@ -214,21 +214,16 @@ func (s *Storer) WaitApplied(seq uint64) error {
 // waited for. Draining a backlog, a full batch for a database can take
 // seconds; the waiter's answer should not wait for the part of it beyond
 // its own sequence. (Records have consecutive sequences; where they do
-// not, the batch merely ends early.)
+// not, the batch merely ends early.) Run calls it: applied is its own.
 func (s *Storer) batchLimit() int {
 	n := s.opts.MaxBatchRecords
-	if s.waiting.Load() == 0 {
-		return n
-	}
-	s.mu.Lock()
-	applied := s.applied
-	s.mu.Unlock()
-	if w := s.waitSeq.Load(); w > applied && w-applied < uint64(n) {
-		n = int(w - applied)
+	if w := s.waitSeq.Load(); s.waiting.Load() > 0 && w > s.applied && w-s.applied < uint64(n) {
+		n = int(w - s.applied)
 	}
 	return n
 }
 
+// atomicMaxUint64 raises v to x if x is larger.
 func atomicMaxUint64(v *atomic.Uint64, x uint64) {
 	for {
 		old := v.Load()
