@@ -233,7 +233,7 @@ func (p *Pebble) Apply(ctx context.Context, recs []journal.Record) error {
 	st := p.state.Load()
 	newSt := st
 	live := p.live
-	b := p.db.NewIndexedBatch()
+	b := p.newBatch(recs, applied)
 	defer b.Close()
 	now := p.opts.Now()
 	var kbuf, vbuf []byte
@@ -339,6 +339,23 @@ func (p *Pebble) Apply(ctx context.Context, recs []journal.Record) error {
 	p.state.Store(newSt)
 	p.live = live
 	return nil
+}
+
+// newBatch returns an indexed batch only when some record must read the
+// stored version (batchItem): the storer's in-order sets and deletes are
+// blind writes, and an indexed batch would insert each of them into a
+// second skiplist before the memtable's.
+func (p *Pebble) newBatch(recs []journal.Record, applied uint64) *pebble.Batch {
+	if p.opts.ExactLiveSize {
+		return p.db.NewIndexedBatch()
+	}
+	for i := range recs {
+		if recs[i].Type == journal.TypeTouch || (recs[i].Seq <= applied && recs[i].Type != journal.TypeFlushAll) {
+			return p.db.NewIndexedBatch()
+		}
+		applied = max(applied, recs[i].Seq)
+	}
+	return p.db.NewBatch()
 }
 
 func (l *liveStats) add(wasLive bool, oldSize, newSize int64) {
