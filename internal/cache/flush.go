@@ -101,12 +101,7 @@ func (c *Cache) noteCAS(cas uint64) {
 	if cas >= casOrderLimit {
 		return
 	}
-	for {
-		old := c.cas.Load()
-		if cas <= old || c.cas.CompareAndSwap(old, cas) {
-			return
-		}
-	}
+	atomicMax(&c.cas, cas)
 }
 
 // nextCAS draws a CAS for a new item: Config.NextCAS's, else one above

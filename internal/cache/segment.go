@@ -50,15 +50,14 @@ func (sg *segment) noteItem(exp int64, cas uint64) {
 		exp = math.MaxInt64
 	}
 	atomicMax(&sg.maxExp, exp)
-	for {
-		old := sg.maxCAS.Load()
-		if cas <= old || sg.maxCAS.CompareAndSwap(old, cas) {
-			return
-		}
-	}
+	atomicMax(&sg.maxCAS, cas)
 }
 
-func atomicMax(a *atomic.Int64, v int64) {
+// atomicMax raises a to v unless it already holds more.
+func atomicMax[T int64 | uint64, A interface {
+	Load() T
+	CompareAndSwap(old, new T) bool
+}](a A, v T) {
 	for {
 		old := a.Load()
 		if v <= old || a.CompareAndSwap(old, v) {
