@@ -78,7 +78,7 @@ func main() {
 	flag.BoolVar(&o.durable, "durable", false, "run the durable matrix against Redis, then the storer-busy gets")
 	flag.BoolVar(&o.storerBusy, "storer-busy", false, "run only the storer-busy gets of -durable")
 	flag.StringVar(&o.petrelDurable, "petrel-durable",
-		"sync=--data-dir {dir} --durability sync;async=--data-dir {dir} --durability async --journal-sync-interval 1s",
+		"sync=--data-dir {dir} --durability sync;async=--data-dir {dir} --durability async --journal-sync-interval 1s;off=--durability off",
 		`Petrel's durable modes as "mode=serve args;…" ({dir} becomes a fresh directory), for the durable matrix`)
 	flag.BoolVar(&o.matrix, "matrix", true, "run the workload matrix against memcached")
 	flag.StringVar(&o.scratch, "scratch", "", "directory for the durable servers' data directories (default $TMPDIR)")
