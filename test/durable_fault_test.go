@@ -9,13 +9,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestDurableDiskFull runs the journal on a 2 MiB tmpfs and fills it: writes
 // must then fail (SERVER_ERROR, or the connection closed for the write in
 // flight when the disk filled) and never be acknowledged, reads of durable
-// data must go on, the failure must show in stats, and after a restart with
-// space freed every acknowledged write must be there. It needs root (mount)
+// data must go on, and the failure must show in stats. Once space is freed
+// the server must resume writes by itself (--journal-retry), and every
+// acknowledged write must be there, before and after a restart. It needs root (mount)
 // and is skipped otherwise.
 func TestDurableDiskFull(t *testing.T) {
 	mnt := filepath.Join(t.TempDir(), "mnt")
@@ -31,7 +33,9 @@ func TestDurableDiskFull(t *testing.T) {
 			t.Errorf("umount %s: %v: %s", mnt, err, out)
 		}
 	})
-	s := startDurable(t, mnt, "--journal-segment-size", "64k")
+	// The first retry comes 3 s after the failure: the checks on the full
+	// disk below run before it (and a retry on a full disk fails anyway).
+	s := startDurable(t, mnt, "--journal-segment-size", "64k", "--journal-retry", "3s")
 	mc := mustDialMC(t, s)
 	const acked = 50
 	for i := 0; i < acked; i++ {
@@ -76,15 +80,29 @@ func TestDurableDiskFull(t *testing.T) {
 		t.Errorf("stats journal_failed = %d, want 1", v)
 	}
 
-	// Free the space and restart: everything acknowledged is there.
+	// Free the space: the server retries the journal and resumes writes
+	// by itself, with everything acknowledged still there.
 	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
 		t.Fatal(err)
 	}
+	deadline := time.Now().Add(30 * time.Second)
+	for statUint(t, mustDialMC(t, s), "journal_failed") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("writes did not resume within 30 s of freeing the disk")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if l, err := mustDialMC(t, s).line("set resumed 0 0 1\r\nr\r\n"); err != nil || l != "STORED" {
+		t.Errorf("set after the journal resumed: %q, %v", l, err)
+	}
+	checkKeys(t, mustDialMC(t, s), acked, append(storedLater, "resumed"))
+
+	// And a restart finds the same.
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	s2 := startDurable(t, mnt, "--journal-segment-size", "64k")
-	checkKeys(t, mustDialMC(t, s2), acked, storedLater)
+	checkKeys(t, mustDialMC(t, s2), acked, append(storedLater, "resumed"))
 	if l, err := mustDialMC(t, s2).line("set after 0 0 1\r\na\r\n"); err != nil || l != "STORED" {
 		t.Errorf("set after the restart: %q, %v", l, err)
 	}

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"syscall"
@@ -56,8 +57,21 @@ func TestDiskFaults(t *testing.T) {
 		appendN(t, j, 10)
 		arm(fs)
 		failedAppend(t, j, cause)
+		want := testRecord(11)
+		if lost := j.Lost(); len(lost) != 1 || lost[0].Seq != 11 || lost[0].Type != want.Type || !bytes.Equal(lost[0].Key, want.Key) {
+			t.Fatalf("%s: Lost() = %+v, want the record of sequence 11", name, lost)
+		}
+		if resumable {
+			// Still failing: the probe write fails, and nothing changes.
+			if err := j.Resume(); err == nil || !errors.Is(j.Err(), ErrFailed) || len(j.Lost()) != 1 {
+				t.Fatalf("%s: resume on a disk still failing: %v (journal: %v, lost %d)", name, err, j.Err(), len(j.Lost()))
+			}
+		}
 		fs.Heal()
 		err := j.Resume()
+		if lost := j.Lost(); (err == nil) != (len(lost) == 0) {
+			t.Fatalf("%s: after Resume (%v), Lost() = %+v", name, err, lost)
+		}
 		if !resumable {
 			if err == nil || !strings.Contains(err.Error(), "cannot resume") {
 				t.Fatalf("%s: resume: %v", name, err)

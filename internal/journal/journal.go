@@ -1,8 +1,10 @@
 package journal
 
 import (
+	"bytes"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -94,9 +96,10 @@ type Local struct {
 	synced     uint64
 	batches    []*batch // queued groups; open, when set, is the last
 	open       *batch
-	inflight   *batch // taken by the writer, not yet acknowledged
-	writing    bool   // some goroutine holds the writer role (commit.go)
-	lastGroup  uint64 // records in the last group written
+	inflight   *batch   // taken by the writer, not yet acknowledged
+	lost       []Record // keys and types of the records fail discarded (Lost)
+	writing    bool     // some goroutine holds the writer role (commit.go)
+	lastGroup  uint64   // records in the last group written
 	swept      *rendezvous
 	free       []*batch
 	pending    int
@@ -345,10 +348,12 @@ func (j *Local) fail(err error, syncErr bool) {
 		j.syncFailed = syncErr
 	}
 	if b := j.inflight; b != nil {
+		j.lost = appendLost(j.lost, b.buf)
 		close(b.rv.done)
 		j.inflight = nil
 	}
 	for _, b := range j.batches {
+		j.lost = appendLost(j.lost, b.buf)
 		close(b.rv.done)
 	}
 	j.free = append(j.free, j.batches...)
@@ -357,6 +362,33 @@ func (j *Local) fail(err error, syncErr bool) {
 	j.pending = 0
 	j.durCond.Broadcast()
 	j.spaceCond.Broadcast()
+}
+
+// appendLost appends the records framed in buf, keys copied and values
+// dropped: buf goes back to the free list.
+func appendLost(lost []Record, buf []byte) []Record {
+	for len(buf) > 0 {
+		var r Record
+		n, err := DecodeRecord(buf, &r)
+		if err != nil {
+			break // cannot happen: the journal framed buf itself
+		}
+		lost = append(lost, Record{Seq: r.Seq, Type: r.Type, Key: bytes.Clone(r.Key)})
+		buf = buf[n:]
+	}
+	return lost
+}
+
+// Lost returns the records that were appended but never acknowledged
+// because the journal failed (types, sequences and keys; no values). Their
+// effects may have been applied where the caller keeps state (the memory
+// tier): it must undo them before Resume, since Resume hands their
+// sequences out again. Once the journal has failed nothing more can be
+// appended, so the list does not grow after the failure is reported.
+func (j *Local) Lost() []Record {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return slices.Clone(j.lost)
 }
 
 // Close implements Journal.

@@ -2,6 +2,8 @@ package journal
 
 import (
 	"fmt"
+	"io"
+	"path/filepath"
 	"time"
 )
 
@@ -12,7 +14,8 @@ import (
 // continues at DurableSeq()+1, so the sequences handed out for records that
 // were never acknowledged are handed out again: the caller must have
 // treated every such sequence as failed (they got the error from
-// WaitDurable) and must not wait on them again.
+// WaitDurable), must not wait on them again, and must have undone their
+// effects (Lost lists them; a successful Resume clears the list).
 //
 // In ModeAsync a failed fdatasync cannot be resumed from: the kernel may
 // have dropped acknowledged pages it failed to write, and re-reading them
@@ -33,6 +36,9 @@ func (j *Local) Resume() error {
 		return ErrClosed
 	case syncFailed && j.opts.Mode == ModeAsync:
 		return fmt.Errorf("journal: cannot resume after a failed fdatasync in async mode: %w", failed)
+	}
+	if err := j.probe(); err != nil {
+		return fmt.Errorf("journal: resume: %w", err)
 	}
 	name := j.path(seg.first)
 	if j.active != nil {
@@ -61,7 +67,7 @@ func (j *Local) Resume() error {
 	j.markFirst = 0
 	j.lastSync = time.Now()
 	j.mu.Lock()
-	j.failed, j.syncFailed = nil, false
+	j.failed, j.syncFailed, j.lost = nil, false, nil
 	j.nextSeq = durable + 1
 	j.synced = durable
 	j.mu.Unlock()
@@ -101,4 +107,36 @@ func verifyTail(f File, first uint64, from, end int64, last uint64) error {
 		}
 		seq = rec.Seq
 	}
+}
+
+// probeName is the file probe writes; segment listing ignores it.
+const probeName = "resume-probe.tmp"
+
+// probe checks that the disk takes new data again: it writes zeroChunk
+// bytes to a new file, syncs and removes it. Without it, a resume on a
+// disk that is still full would succeed (truncating the failed group frees
+// about what the journal's own tail needs again), and the next client's
+// write would fail and lose its connection.
+func (j *Local) probe() error {
+	name := filepath.Join(j.opts.Dir, probeName)
+	_ = j.fs.Remove(name) // left by a crash during an earlier probe
+	f, err := j.fs.Create(name)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	defer j.fs.Remove(name)
+	n, err := f.WriteAt(zeros[:], 0)
+	if err == nil && n < len(zeros) {
+		err = io.ErrShortWrite
+	}
+	if err == nil {
+		err = f.Datasync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("probe: write %d bytes to %s: %w", len(zeros), name, err)
+	}
+	return nil
 }

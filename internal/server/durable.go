@@ -292,8 +292,16 @@ func (d *durable) noteFailure(srv *Server, err error) {
 		return
 	}
 	if d.failedLogged.CompareAndSwap(false, true) {
-		srv.logger.Printf("JOURNAL FAILED: %v; writes now get SERVER_ERROR, reads of durable data go on; restart petrel once the disk is fixed", err)
+		srv.logger.Printf("JOURNAL FAILED: %v; writes now get SERVER_ERROR, reads of durable data go on; %s", err, d.failedAdvice())
 	}
+}
+
+// failedAdvice tells the operator what brings writes back.
+func (d *durable) failedAdvice() string {
+	if r := d.cfg.journalRetry(); r > 0 {
+		return fmt.Sprintf("petrel retries every %v and resumes once the disk is fixed (or restart it)", r)
+	}
+	return "restart petrel once the disk is fixed"
 }
 
 // binStatusInternal is the binary protocol's "Internal error" status,

@@ -24,6 +24,9 @@ type DurableConfig struct {
 	JournalMaxDelay    time.Duration // --journal-max-delay: wait this long for a group to fill
 	SyncInterval       time.Duration // --journal-sync-interval (async); 0 is 1s
 	Repair             bool          // --repair: cut the journal at mid-journal corruption instead of refusing to start
+	// JournalRetry is how often a failed journal is retried (recover.go,
+	// resumeJournal): 0 is the default, 5s; negative never retries.
+	JournalRetry time.Duration
 	// AcceptDuringWarmup opens the listeners while the memory tier is
 	// still being loaded: hits are served, misses wait for the load
 	// (recover.go).
@@ -46,6 +49,20 @@ func (d *DurableConfig) mode() string {
 
 // Enabled reports whether a journal is kept.
 func (d *DurableConfig) Enabled() bool { return d.mode() != DurabilityOff }
+
+// defaultJournalRetry is --journal-retry's default.
+const defaultJournalRetry = 5 * time.Second
+
+// journalRetry resolves JournalRetry's default; 0 means never.
+func (d *DurableConfig) journalRetry() time.Duration {
+	switch {
+	case d.JournalRetry == 0:
+		return defaultJournalRetry
+	case d.JournalRetry < 0:
+		return 0
+	}
+	return d.JournalRetry
+}
 
 // JournalDir is where the journal's segment files live.
 func (d *DurableConfig) JournalDir() string { return storage.JournalDir(d.DataDir) }

@@ -144,9 +144,15 @@ func (srv *Server) openDurable() error {
 // log every minute while it lasts.
 func (srv *Server) watchJournal(d *durable) {
 	defer srv.bgWG.Done()
-	t := time.NewTicker(time.Second)
+	retry := d.cfg.journalRetry()
+	tick := time.Second
+	if retry > 0 {
+		tick = min(tick, retry)
+	}
+	t := time.NewTicker(tick)
 	defer t.Stop()
-	var last time.Time
+	var lastLog, lastTry time.Time
+	seen := false // the failure, by this loop: the first retry is an interval later
 	for {
 		select {
 		case <-srv.stop:
@@ -154,17 +160,58 @@ func (srv *Server) watchJournal(d *durable) {
 		case now := <-t.C:
 			err := d.j.Err()
 			if err == nil {
+				seen = false
 				continue
 			}
-			if !d.failedLogged.Load() {
-				d.noteFailure(srv, err)
-				last = now
-			} else if now.Sub(last) >= time.Minute {
-				srv.logger.Printf("JOURNAL STILL FAILED: %v; restart petrel once the disk is fixed", err)
-				last = now
+			if !seen {
+				seen = true
+				d.noteFailure(srv, err) // once: a connection may have logged it
+				lastLog, lastTry = now, now
+				continue
+			}
+			if retry > 0 && now.Sub(lastTry) >= retry {
+				lastTry = now
+				if err = srv.resumeJournal(d); err == nil {
+					continue
+				}
+			}
+			if now.Sub(lastLog) >= time.Minute {
+				srv.logger.Printf("JOURNAL STILL FAILED: %v; %s", err, d.failedAdvice())
+				lastLog = now
 			}
 		}
 	}
+}
+
+// resumeJournal retries a failed journal. The journal resumes only when it
+// proves itself intact (journal.Local.Resume), and it then hands out again
+// the sequences of the records it lost. Those records' effects are in the
+// memory tier, with their sequences as CAS, so first every key they
+// touched is dropped from memory, as an eviction would: what the key holds
+// durably stays in the journal and the backend, and no reader is ever
+// served a value that was not acknowledged, even once a new record reuses
+// its sequence. Nothing can be appended while the journal is failed, so no
+// write races the drop.
+func (srv *Server) resumeJournal(d *durable) error {
+	lost := d.j.Lost()
+	now := time.Now().Unix()
+	for _, r := range lost {
+		if r.Type == journal.TypeFlushAll {
+			continue // it emptied memory further: nothing to take back
+		}
+		srv.cache.Do(r.Key, now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
+			if l != cache.Hit {
+				return it, 0
+			}
+			return it, cache.OpDelete
+		})
+	}
+	if err := d.j.Resume(); err != nil {
+		return fmt.Errorf("retry: %w", err)
+	}
+	d.failedLogged.Store(false)
+	srv.logger.Printf("JOURNAL RESUMED: writes are accepted again; %d unacknowledged records were lost, and their keys dropped from memory", len(lost))
+	return nil
 }
 
 // closeDurable flushes and closes the journal (graceful shutdown).
