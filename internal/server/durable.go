@@ -298,11 +298,15 @@ func (d *durable) noteFailure(srv *Server, err error) {
 
 // failedAdvice tells the operator what brings writes back.
 func (d *durable) failedAdvice() string {
-	if r := d.cfg.journalRetry(); r > 0 {
+	if r := d.cfg.journalRetry(); r > 0 && !d.storerExternal() {
 		return fmt.Sprintf("petrel retries every %v and resumes once the disk is fixed (or restart it)", r)
 	}
 	return "restart petrel once the disk is fixed"
 }
+
+// storerExternal reports whether `petrel storer` applies the journal from
+// another process.
+func (d *durable) storerExternal() bool { return d.back != nil && d.back.external }
 
 // binStatusInternal is the binary protocol's "Internal error" status,
 // which a journal failure answers with its cause as the message.

@@ -223,3 +223,17 @@ func TestJournalResume(t *testing.T) {
 	open()
 	f("get a b c d e\r\n", "VALUE a 0 1\r\nx\r\nVALUE c 0 1\r\n1\r\nVALUE d 0 1\r\n2\r\nVALUE e 0 1\r\n3\r\nEND\r\n")
 }
+
+// TestJournalResumeNotWithExternalStorer: with `petrel storer` applying the
+// journal files from another process, a failed journal is never resumed.
+func TestJournalResumeNotWithExternalStorer(t *testing.T) {
+	srv := newDurableServer(t, t.TempDir())
+	srv.dur.back.external = true
+	defer func() { srv.dur.back.external = false }() // Shutdown closes the store it really runs
+	if err := srv.resumeJournal(srv.dur); err == nil || !strings.Contains(err.Error(), "another process") {
+		t.Fatalf("resume with an external storer: %v", err)
+	}
+	if a := srv.dur.failedAdvice(); !strings.Contains(a, "restart") || strings.Contains(a, "retries") {
+		t.Errorf("advice with an external storer: %q", a)
+	}
+}

@@ -140,8 +140,9 @@ func (srv *Server) openDurable() error {
 }
 
 // watchJournal logs a journal failure even when no client is there to
-// meet it (a failed background fdatasync in async mode), and reminds the
-// log every minute while it lasts.
+// meet it (a failed background fdatasync in async mode), retries it every
+// --journal-retry (resumeJournal), and reminds the log every minute while
+// it lasts.
 func (srv *Server) watchJournal(d *durable) {
 	defer srv.bgWG.Done()
 	retry := d.cfg.journalRetry()
@@ -192,7 +193,14 @@ func (srv *Server) watchJournal(d *durable) {
 // served a value that was not acknowledged, even once a new record reuses
 // its sequence. Nothing can be appended while the journal is failed, so no
 // write races the drop.
+//
+// Not with the storer in another process (petrel storer): it applies every
+// complete record it finds in the files, acknowledged or not, so it may
+// already hold a lost record under a sequence that would be reused.
 func (srv *Server) resumeJournal(d *durable) error {
+	if d.storerExternal() {
+		return errors.New("not retried: the storer runs in another process and may have applied the failed records")
+	}
 	lost := d.j.Lost()
 	now := time.Now().Unix()
 	for _, r := range lost {
