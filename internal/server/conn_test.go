@@ -268,10 +268,20 @@ func TestIdleConnectionHoldsOnlySmallBuffer(t *testing.T) {
 	// The state store before the next read orders the buffer release before
 	// this goroutine's reads below.
 	waitFor(t, "the connection to wait for its next request", func() bool { return sc.state.Load() == stateWaiting })
-	if len(sc.buf) != idleBufSize || sc.bufp != nil {
-		t.Errorf("idle connection holds a %d byte read buffer", len(sc.buf))
+	// Read under srv.mu, which finish takes before it releases the buffers:
+	// that orders these reads before the teardown once the client closes
+	// (a socket close is no synchronisation the race detector sees).
+	srv.mu.Lock()
+	_, open := srv.conns[sc]
+	buf, bufp, out, outp := len(sc.buf), sc.bufp, sc.sess.out, sc.outp
+	srv.mu.Unlock()
+	if !open {
+		t.Fatal("the connection closed while idle")
 	}
-	if sc.sess.out != nil || sc.outp != nil {
-		t.Errorf("idle connection holds a %d byte reply buffer", cap(sc.sess.out))
+	if buf != idleBufSize || bufp != nil {
+		t.Errorf("idle connection holds a %d byte read buffer", buf)
+	}
+	if out != nil || outp != nil {
+		t.Errorf("idle connection holds a %d byte reply buffer", cap(out))
 	}
 }
