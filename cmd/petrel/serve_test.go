@@ -87,7 +87,8 @@ func TestFlagForms(t *testing.T) {
 		return b.BatchDelay == 50*time.Millisecond && b.NegativeTTL == 5*time.Second && c.Durable.JournalMaxDelay == 200*time.Microsecond
 	})
 	f("--data-dir /tmp/x --journal-retry=250ms", func(c server.Config) bool { return c.Durable.JournalRetry == 250*time.Millisecond })
-	f("--data-dir /tmp/x --journal-retry 0", func(c server.Config) bool { return c.Durable.JournalRetry < 0 })
+	f("--data-dir /tmp/x --journal-retry 0", func(c server.Config) bool { return c.Durable.JournalRetry == 0 })
+	f("--data-dir /tmp/x", func(c server.Config) bool { return c.Durable.JournalRetry == 5*time.Second })
 	f("-A --daemon=false", func(c server.Config) bool { return c.EnableShutdown && !c.Daemonize })
 	f("-t 3 -c 9 -R 5 -b 10 -U 4 -l 0.0.0.0 -s /tmp/x -u nobody -P /tmp/p",
 		func(c server.Config) bool {

@@ -64,6 +64,7 @@ func DefaultConfig() Config {
 		AdminAddr:     "127.0.0.1:11212",
 		ShutdownGrace: 5 * time.Second,
 		Cmdlog:        DefaultCmdlogConfig(),
+		Durable:       DurableConfig{JournalRetry: 5 * time.Second},
 	}
 }
 

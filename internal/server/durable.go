@@ -298,7 +298,7 @@ func (d *durable) noteFailure(srv *Server, err error) {
 
 // failedAdvice tells the operator what brings writes back.
 func (d *durable) failedAdvice() string {
-	if r := d.cfg.journalRetry(); r > 0 && !d.storerExternal() {
+	if r := d.cfg.JournalRetry; r > 0 && !d.storerExternal() {
 		return fmt.Sprintf("petrel retries every %v and resumes once the disk is fixed (or restart it)", r)
 	}
 	return "restart petrel once the disk is fixed"

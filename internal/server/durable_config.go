@@ -25,7 +25,7 @@ type DurableConfig struct {
 	SyncInterval       time.Duration // --journal-sync-interval (async); 0 is 1s
 	Repair             bool          // --repair: cut the journal at mid-journal corruption instead of refusing to start
 	// JournalRetry is how often a failed journal is retried (recover.go,
-	// resumeJournal): 0 is the default, 5s; negative never retries.
+	// resumeJournal); 0 never retries. DefaultConfig sets 5s.
 	JournalRetry time.Duration
 	// AcceptDuringWarmup opens the listeners while the memory tier is
 	// still being loaded: hits are served, misses wait for the load
@@ -50,20 +50,6 @@ func (d *DurableConfig) mode() string {
 // Enabled reports whether a journal is kept.
 func (d *DurableConfig) Enabled() bool { return d.mode() != DurabilityOff }
 
-// defaultJournalRetry is --journal-retry's default.
-const defaultJournalRetry = 5 * time.Second
-
-// journalRetry resolves JournalRetry's default; 0 means never.
-func (d *DurableConfig) journalRetry() time.Duration {
-	switch {
-	case d.JournalRetry == 0:
-		return defaultJournalRetry
-	case d.JournalRetry < 0:
-		return 0
-	}
-	return d.JournalRetry
-}
-
 // JournalDir is where the journal's segment files live.
 func (d *DurableConfig) JournalDir() string { return storage.JournalDir(d.DataDir) }
 
@@ -84,6 +70,8 @@ func (d *DurableConfig) validate() error {
 		return fmt.Errorf("journal segment size must be at least 64k, got %d", d.JournalSegmentSize)
 	case d.JournalMaxDelay < 0:
 		return fmt.Errorf("journal max delay must not be negative, got %v", d.JournalMaxDelay)
+	case d.JournalRetry < 0:
+		return fmt.Errorf("journal retry interval must not be negative, got %v", d.JournalRetry)
 	case d.SyncInterval < 0:
 		return fmt.Errorf("journal sync interval must not be negative, got %v", d.SyncInterval)
 	}

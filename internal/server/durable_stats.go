@@ -92,7 +92,7 @@ func (srv *Server) durableSettings(emit func(name, value string)) {
 	emit("journal_segment_size", i64(seg))
 	emit("journal_max_delay", dc.JournalMaxDelay.String())
 	emit("journal_sync_interval", sync.String())
-	emit("journal_retry", dc.journalRetry().String())
+	emit("journal_retry", dc.JournalRetry.String())
 	emit("accept_during_warmup", yesNo(dc.AcceptDuringWarmup))
 	if d := srv.dur; d != nil && d.back != nil {
 		storer := "internal"

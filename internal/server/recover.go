@@ -145,7 +145,7 @@ func (srv *Server) openDurable() error {
 // it lasts.
 func (srv *Server) watchJournal(d *durable) {
 	defer srv.bgWG.Done()
-	retry := d.cfg.journalRetry()
+	retry := d.cfg.JournalRetry
 	tick := time.Second
 	if retry > 0 {
 		tick = min(tick, retry)
