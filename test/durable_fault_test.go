@@ -20,29 +20,13 @@ import (
 // acknowledged write must be there, before and after a restart. It needs root (mount)
 // and is skipped otherwise.
 func TestDurableDiskFull(t *testing.T) {
-	mnt := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs (%v: %s); this test needs root", err, strings.TrimSpace(string(out)))
-	}
-	// Registered first, so it runs after the servers are stopped.
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
-		}
-	})
+	mnt := smallTmpfs(t)
 	// The first retry comes 3 s after the failure: the checks on the full
 	// disk below run before it (and a retry on a full disk fails anyway).
 	s := startDurable(t, mnt, "--journal-segment-size", "64k", "--journal-retry", "3s")
 	mc := mustDialMC(t, s)
 	const acked = 50
-	for i := 0; i < acked; i++ {
-		if l, err := mc.line(fmt.Sprintf("set k%d 0 0 5\r\nv%04d\r\n", i, i)); err != nil || l != "STORED" {
-			t.Fatalf("set k%d: %q, %v", i, l, err)
-		}
-	}
+	setKeys(t, mc, acked)
 	fillDisk(t, filepath.Join(mnt, "filler"))
 
 	// Writes now fail. The one in flight when the disk filled loses its
@@ -108,6 +92,52 @@ func TestDurableDiskFull(t *testing.T) {
 	}
 }
 
+// TestDurableStopOnFullDisk stops the server while its disk is full, so
+// that the storer's last flush of the store cannot be written. Pebble
+// retries such a flush forever and its Flush never returns; the server must
+// still exit on SIGTERM, promptly, and lose nothing: once there is room, a
+// restart replays from the journal what the store lacks.
+func TestDurableStopOnFullDisk(t *testing.T) {
+	mnt := smallTmpfs(t)
+	s := startDurable(t, mnt, "--journal-segment-size", "64k")
+	const acked = 50
+	setKeys(t, mustDialMC(t, s), acked)
+	fillDisk(t, filepath.Join(mnt, "filler"))
+	start := time.Now()
+	if err := s.Stop(); err != nil {
+		t.Fatalf("stopping on a full disk: %v\n%s", err, s.stderr.String())
+	}
+	t.Logf("stopped in %v on a full disk", time.Since(start).Round(time.Millisecond))
+	if log := s.stderr.String(); !strings.Contains(log, "no space left on device") {
+		t.Errorf("the log does not report the full disk:\n%s", log)
+	}
+	if err := os.Remove(filepath.Join(mnt, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	s2 := startDurable(t, mnt, "--journal-segment-size", "64k")
+	checkKeys(t, mustDialMC(t, s2), acked, nil)
+}
+
+// smallTmpfs mounts a 2 MiB tmpfs for the test and unmounts it afterwards;
+// it skips the test when it cannot (mounting needs root).
+func smallTmpfs(t *testing.T) string {
+	t.Helper()
+	mnt := filepath.Join(t.TempDir(), "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs (%v: %s); this test needs root", err, strings.TrimSpace(string(out)))
+	}
+	// Registered before the servers start, so it runs after they stop.
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	return mnt
+}
+
 // fillDisk writes path until the file system is full.
 func fillDisk(t *testing.T, path string) {
 	t.Helper()
@@ -123,6 +153,16 @@ func fillDisk(t *testing.T, path string) {
 				t.Fatalf("filling the disk: %v", err)
 			}
 			return
+		}
+	}
+}
+
+// setKeys sets k0..k(n-1), as checkKeys wants them.
+func setKeys(t *testing.T, mc *mcClient, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if l, err := mc.line(fmt.Sprintf("set k%d 0 0 5\r\nv%04d\r\n", i, i)); err != nil || l != "STORED" {
+			t.Fatalf("set k%d: %q, %v", i, l, err)
 		}
 	}
 }

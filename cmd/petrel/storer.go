@@ -51,7 +51,7 @@ func storerMain(args []string) error {
 		return err
 	}
 	defer lock.Unlock()
-	p, err := storage.OpenPebble(storage.PebbleDir(*dataDir), storage.PebbleOptions{})
+	p, err := storage.OpenPebble(storage.PebbleDir(*dataDir), storage.PebbleOptions{ErrorLogf: progressLogf(false)})
 	if err != nil {
 		return err
 	}

@@ -40,8 +40,9 @@ func (srv *Server) openBackend(d *durable, readOnly bool) (storage.Backend, erro
 		return db, nil
 	}
 	return storage.OpenPebble(storage.PebbleDir(d.cfg.DataDir), storage.PebbleOptions{
-		ReadOnly: readOnly,
-		Logf:     func(format string, args ...any) { srv.logf(2, "pebble: "+format, args...) },
+		ReadOnly:  readOnly,
+		Logf:      func(format string, args ...any) { srv.logf(2, format, args...) },
+		ErrorLogf: srv.logger.Printf,
 	})
 }
 

@@ -203,18 +203,45 @@ func (srv *Server) startStorer(d *durable, b *backing) {
 // closeBacking stops the storer and closes the store (which flushes it).
 // The storer is not left to catch up: whatever it has not applied is in
 // the journal, which the next start replays.
+//
+// Neither wait is unbounded. On a disk that cannot take a flush, Pebble
+// stalls an Apply until a flush succeeds, which may be never; then the
+// store is left open, as a crash would leave it: it is only ever ahead of
+// the journal's truncation point, so the next start loses nothing.
 func (srv *Server) closeBacking(b *backing) {
 	if b == nil {
 		return
 	}
 	if b.done != nil {
 		b.cancel()
-		<-b.done
+		if !srv.waitStore(b.done, "stop the storer") {
+			return
+		}
 	}
 	if b.store != nil {
-		if err := b.store.Close(); err != nil {
-			srv.logger.Printf("closing the store: %v", err)
+		closed := make(chan struct{})
+		go func() {
+			defer close(closed)
+			if err := b.store.Close(); err != nil {
+				srv.logger.Printf("closing the store: %v; the journal keeps every write the store lacks, and the next start replays them", err)
+			}
+		}()
+		if !srv.waitStore(closed, "close the store") {
+			return
 		}
 	}
 	_ = b.lock.Unlock()
+}
+
+// storeStopTimeout bounds each of closeBacking's waits.
+var storeStopTimeout = 30 * time.Second
+
+func (srv *Server) waitStore(done <-chan struct{}, what string) bool {
+	select {
+	case <-done:
+		return true
+	case <-time.After(storeStopTimeout):
+		srv.logger.Printf("STORE STUCK: could not %s within %v (is the disk full or failing?); exiting without it: the journal keeps every write the store lacks, and the next start replays them", what, storeStopTimeout)
+		return false
+	}
 }

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
+	"log"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 
 	"petrel/internal/cache"
 	"petrel/internal/journal"
+	"petrel/internal/storage"
 )
 
 func newDurableServer(t *testing.T, dir string) *Server {
@@ -358,4 +361,41 @@ func peekItem(srv *Server, key string, now int64) string {
 		return it, 0
 	})
 	return out
+}
+
+// stuckStore is a store whose Close never returns, as Pebble's does not
+// when its final flush cannot be written and a write stall holds it. (A
+// fake: a real Pebble gets there only after filling its memtables on a
+// full disk.)
+type stuckStore struct{ storage.Backend }
+
+func (stuckStore) Close() error { select {} }
+
+// TestCloseBackingBounded: shutdown does not wait forever for a storer or a
+// store that cannot stop; it gives up after storeStopTimeout and says why.
+func TestCloseBackingBounded(t *testing.T) {
+	defer func(d time.Duration) { storeStopTimeout = d }(storeStopTimeout)
+	storeStopTimeout = 50 * time.Millisecond
+	f := func(b *backing, want string) {
+		t.Helper()
+		var buf bytes.Buffer
+		srv := &Server{logger: log.New(&buf, "", 0)}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			srv.closeBacking(b)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("closeBacking did not return")
+		}
+		if !strings.Contains(buf.String(), "STORE STUCK: could not "+want) {
+			t.Errorf("log %q does not say it could not %s", buf.String(), want)
+		}
+	}
+	f(&backing{cancel: func() {}, done: make(chan struct{})}, "stop the storer")
+	stopped := make(chan struct{})
+	close(stopped)
+	f(&backing{cancel: func() {}, done: stopped, store: stuckStore{}}, "close the store")
 }

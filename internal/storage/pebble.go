@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"petrel/internal/journal"
 )
@@ -54,6 +55,14 @@ type Pebble struct {
 	durable atomic.Uint64
 	state   atomic.Pointer[flushState] // read by Get and Scan without the lock
 	live    liveStats                  // guarded by mu
+	errs    *bgErrors
+
+	// flushMu guards the flush Flush waits for. A flush that failed is
+	// still Pebble's to retry, and waited for again, rather than asked
+	// for anew: each request queues another memtable.
+	flushMu    sync.Mutex
+	pending    <-chan struct{}
+	pendingSeq uint64
 }
 
 // flushState is immutable; Apply replaces it.
@@ -83,6 +92,12 @@ type PebbleOptions struct {
 	Now func() int64
 	// Logf receives Pebble's informational log; nil discards it.
 	Logf func(format string, args ...any)
+	// ErrorLogf receives Pebble's errors (background errors rate-limited,
+	// pebble_errors.go); nil sends them to Logf.
+	ErrorLogf func(format string, args ...any)
+	// FS is the file system; default the operating system's. Tests
+	// inject faults with it.
+	FS vfs.FS
 }
 
 const (
@@ -118,20 +133,27 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 	}
 	cache := pebble.NewCache(opts.CacheBytes)
 	defer cache.Unref()
+	errLogf := opts.ErrorLogf
+	if errLogf == nil {
+		errLogf = opts.Logf
+	}
+	errs := newBGErrors(errLogf)
 	po := &pebble.Options{
+		FS:                 opts.FS,
+		EventListener:      errs.listener(),
 		Cache:              cache,
 		DisableWAL:         true,
 		MemTableSize:       opts.MemTableBytes,
 		ReadOnly:           opts.ReadOnly,
 		ErrorIfNotExists:   opts.ReadOnly,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{opts.Logf},
+		Logger:             pebbleLogger{opts.Logf, errLogf},
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open pebble %s: %w", dir, err)
 	}
-	p := &Pebble{db: db, opts: opts}
+	p := &Pebble{db: db, opts: opts, errs: errs}
 	if err := p.load(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("storage: open pebble %s: %w", dir, err)
@@ -493,17 +515,30 @@ func (p *Pebble) LiveSize() (items, bytes int64) {
 }
 
 // Flush makes everything applied so far durable (a memtable flush) and
-// advances DurableAppliedSeq.
+// advances DurableAppliedSeq. When Pebble reports a background error
+// meanwhile (a full disk), it returns that error rather than wait for a
+// flush that Pebble goes on retrying (pebble_errors.go).
 func (p *Pebble) Flush() error {
-	seq := p.applied.Load()
-	if seq == p.durable.Load() {
-		return nil
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
+	for {
+		seq := p.applied.Load()
+		if p.pending == nil {
+			if seq == p.durable.Load() {
+				return nil
+			}
+			ch, err := p.db.AsyncFlush()
+			if err != nil {
+				return fmt.Errorf("storage: pebble flush: %w", err)
+			}
+			p.pending, p.pendingSeq = ch, seq
+		}
+		if err := p.errs.waitFlush(p.pending); err != nil {
+			return fmt.Errorf("storage: pebble flush: %w", err)
+		}
+		atomicMaxUint64(&p.durable, p.pendingSeq)
+		p.pending = nil
 	}
-	if err := p.db.Flush(); err != nil {
-		return fmt.Errorf("storage: pebble flush: %w", err)
-	}
-	atomicMaxUint64(&p.durable, seq)
-	return nil
 }
 
 // Checkpoint writes a consistent copy of the store to dir (which must not
@@ -566,7 +601,7 @@ func (p *Pebble) Close() error {
 
 // pebbleLogger routes Pebble's log to Logf; fatal errors still panic, as
 // Pebble expects.
-type pebbleLogger struct{ logf func(string, ...any) }
+type pebbleLogger struct{ logf, errLogf func(string, ...any) }
 
 func (l pebbleLogger) Infof(format string, args ...any) {
 	if l.logf != nil {
@@ -575,8 +610,8 @@ func (l pebbleLogger) Infof(format string, args ...any) {
 }
 
 func (l pebbleLogger) Errorf(format string, args ...any) {
-	if l.logf != nil {
-		l.logf("pebble: error: "+format, args...)
+	if l.errLogf != nil {
+		l.errLogf("pebble: error: "+format, args...)
 	}
 }
 
