@@ -153,6 +153,11 @@ type Stats struct {
 //	// (memcached flush_all with a delay; at=now for an immediate flush).
 //	func (c *Cache) FlushAll(now, at int64)
 //
+//	// FlushBelow is an immediate flush of the items whose CAS is below
+//	// mark, for a caller whose CAS values carry an order of their own
+//	// (journal sequences).
+//	func (c *Cache) FlushBelow(now int64, mark uint64)
+//
 //	func (c *Cache) Stats() Stats
 //
 //	// Maintain does background work (expire whole segments); the server calls

@@ -90,6 +90,28 @@ func (c *Cache) FlushAll(now, at int64) {
 	c.flush.Store(&f)
 }
 
+// FlushBelow is an immediate flush at a CAS the caller chose: it
+// invalidates exactly the items whose CAS is below mark, whenever they are
+// stored, and, as FlushAll does, replaces a delayed flush not yet due. The
+// durability layer flushes at the flush_all record's journal sequence,
+// since items carry theirs as CAS: memory then drops exactly what the
+// journal's order drops, even for a set on another connection whose record
+// is appended on one side of the flush's and reaches memory on the other.
+// FlushAll's own mark (one above the highest CAS stored so far) would put
+// such a set on the side of its arrival in memory. Later CAS draws come
+// from above mark.
+func (c *Cache) FlushBelow(now int64, mark uint64) {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	var f flushState
+	if old := c.dueLocked(now); old != nil {
+		f = *old
+	}
+	f.mark, f.at = max(f.mark, mark), 0
+	c.noteCAS(mark)
+	c.flush.Store(&f)
+}
+
 // casOrderLimit bounds the CAS values that move the high-water mark, so
 // that a kept CAS near 2^64 (a client-chosen token) cannot make it wrap.
 // Counters and journal sequences never get near it; an item kept with a CAS

@@ -227,6 +227,16 @@ func (s *session) flushAll(at int64) error {
 		d.noteFailure(s.srv, err)
 		return fmt.Errorf("%w: %w", errJournal, err)
 	}
+	s.applyFlush(d, seq, at)
+	return nil
+}
+
+// applyFlush applies the flush_all journaled at seq to memory. Writes on
+// other connections run between the append and this, on either side of
+// the flush in the journal. An immediate flush is therefore applied at
+// its sequence (Cache.FlushBelow), not at the highest CAS stored when it
+// gets here, so that memory drops exactly what a restart's replay drops.
+func (s *session) applyFlush(d *durable, seq uint64, at int64) {
 	if w := d.warming.Load(); w != nil && at <= s.now {
 		// An immediate flush ends the load: nothing older survives it. A
 		// delayed one does not: what is still to load must be served
@@ -237,9 +247,12 @@ func (s *session) flushAll(at int64) error {
 	if d.rt != nil {
 		d.rt.flushed()
 	}
-	s.cache.FlushAll(s.now, at)
+	if at <= s.now {
+		s.cache.FlushBelow(s.now, seq)
+	} else {
+		s.cache.FlushAll(s.now, at)
+	}
 	s.hold(seq)
-	return nil
 }
 
 // awaitDurable waits until the batch's replies may be sent: everything

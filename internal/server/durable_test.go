@@ -237,3 +237,44 @@ func TestJournalResumeNotWithExternalStorer(t *testing.T) {
 		t.Errorf("advice with an external storer: %q", a)
 	}
 }
+
+// TestFlushAllOrderedByJournal runs a set on another connection between a
+// flush_all's append and its apply to memory: the set's record follows the
+// flush's in the journal, so the set must survive in memory too, as it
+// does after a restart. (With the flush applied at the highest CAS in
+// memory, the set was dropped until the restart brought it back.)
+func TestFlushAllOrderedByJournal(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MemoryMB = 16
+	cfg.Durable.DataDir = t.TempDir()
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flusher, writer := newTextSession(srv, textTestNow), newTextSession(srv, textTestNow)
+	f := func(s *session, req, want string) {
+		t.Helper()
+		if out, err := execDurable(t, s, req); err != nil || out != want {
+			t.Errorf("%q: %q, %v; want %q", req, out, err, want)
+		}
+	}
+	f(writer, "set old 0 0 1\r\no\r\n", "STORED\r\n")
+	d := srv.dur
+	seq, err := d.j.Append(&journal.Record{Type: journal.TypeFlushAll, At: textTestNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f(writer, "set new 0 0 1\r\nn\r\n", "STORED\r\n")
+	flusher.applyFlush(d, seq, textTestNow)
+	if err := flusher.awaitDurable(); err != nil {
+		t.Fatal(err)
+	}
+	want := "VALUE new 0 1\r\nn\r\nEND\r\n"
+	f(writer, "get old new\r\n", want)
+	srv.Shutdown()
+	if srv, err = New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	f(newTextSession(srv, textTestNow), "get old new\r\n", want)
+}
