@@ -219,3 +219,47 @@ func TestBackendWarmUp(t *testing.T) {
 		})
 	}
 }
+
+// TestBackendWriteThroughDown takes PostgreSQL down under write-through: a
+// write's reply waits for the backend only up to --backend-timeout, then
+// its connection is closed unacknowledged (before, it waited for ever,
+// holding the connection slot, and SIGTERM could not stop the server). A
+// stop with a write still waiting exits promptly. Every write, answered or
+// not, is in the journal, and reaches the backend once it is back.
+func TestBackendWriteThroughDown(t *testing.T) {
+	dir := t.TempDir()
+	env := newBackendEnv(t, "postgres", dir)
+	args := append(env.args, "--backend-mode=write-through", "--backend-timeout=1s")
+	s := startDurable(t, dir, args...)
+	mc := mustDialMC(t, s)
+	if got, err := mc.line("set a 0 0 1\r\n1\r\n"); err != nil || got != "STORED" {
+		t.Fatalf("set with the backend up: %q, %v", got, err)
+	}
+	env.down()
+	start := time.Now()
+	if got, err := mc.line("set b 0 0 1\r\n2\r\n"); err == nil {
+		t.Fatalf("set with the backend down was answered: %q", got)
+	}
+	t.Logf("the write-through reply gave up after %v", time.Since(start).Round(time.Millisecond))
+	// A write still waiting when the server is told to stop.
+	if _, err := mustDialMC(t, s).c.Write([]byte("set c 0 0 1\r\n3\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := s.Stop(); err != nil {
+		t.Fatalf("stop with a write-through reply waiting: %v", err)
+	}
+	env.up()
+	s = startDurable(t, dir, args...)
+	keys := []string{"a", "b", "c"}
+	mem := memoryState(t, s, keys)
+	for i, k := range keys {
+		if want := strconv.Itoa(i + 1); mem[k].data != want {
+			t.Errorf("%s after the restart: %q, want %q", k, mem[k].data, want)
+		}
+	}
+	waitApplied(t, s, 60*time.Second)
+	be := env.open(t)
+	defer be.Close()
+	checkBackend(t, be, keys, mem)
+}

@@ -93,7 +93,7 @@ func storerMain(args []string) error {
 	go func() { errc <- s.Run(runCtx) }()
 	if *once {
 		go func() {
-			if s.WaitApplied(target) == nil {
+			if s.WaitApplied(runCtx, target) == nil {
 				logf("caught up with %d", target)
 				cancel()
 			}

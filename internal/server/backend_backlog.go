@@ -40,7 +40,7 @@ func (srv *Server) watchBacklog(ctx context.Context, d *durable, st *storage.Sto
 		case !full && n > limit:
 			d.backlogFull.Store(true)
 			srv.logger.Printf("storage: backlog of %d bytes is over --backlog-limit %d: refusing writes until the backend catches up", n, limit)
-		case full && n < limit/10*9:
+		case full && n <= limit-limit/10: // at most 90%; limit/10*9 was 0 below 10 bytes
 			d.backlogFull.Store(false)
 			srv.logger.Printf("storage: backlog down to %d bytes: accepting writes again", n)
 		}

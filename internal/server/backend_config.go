@@ -52,6 +52,21 @@ type BackendConfig struct {
 	// cost (a transaction, a round trip) is larger and whose batches
 	// fold repeated writes of a key into one.
 	BatchDelay time.Duration
+	// Timeout is the deadline of each backend call the storer makes (one
+	// that passes it is retried and counted as a "timeout"), and how long
+	// a write-through reply waits for the backend before its connection
+	// is closed unacknowledged (the write stays in the journal and is
+	// applied later). 0 takes 30s.
+	Timeout time.Duration
+}
+
+const defaultBackendTimeout = 30 * time.Second
+
+func (b *BackendConfig) timeout() time.Duration {
+	if b.Timeout > 0 {
+		return b.Timeout
+	}
+	return defaultBackendTimeout
 }
 
 // Storer batch defaults (backend_config.go's BatchDelay). A database gets

@@ -312,7 +312,7 @@ func (c *conn) flush() bool {
 	if err := s.awaitDurable(); err != nil {
 		// Nothing unacknowledged is ever acknowledged: the held replies
 		// are dropped with the connection.
-		c.srv.logger.Printf("<%d closing the connection, its replies are not durable: %v", c.id, err)
+		c.srv.logger.Printf("<%d closing the connection, its replies cannot be acknowledged: %v", c.id, err)
 		return false
 	}
 	if d := c.srv.cfg.IdleTimeout; d > 0 {

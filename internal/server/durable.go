@@ -25,6 +25,7 @@ package server
 //     state and are not journaled: after a restart no token is outstanding.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -159,7 +160,13 @@ func (s *session) doDurable(d *durable, key []byte, fn func(it cache.Item, l cac
 		return s.do(key, fn)
 	}
 	if missed {
-		d.rt.load(key)
+		if !d.rt.load(key) {
+			// The backend did not answer: a delete that misses in memory
+			// is journaled anyway (deleteUnknown), lest the key's value in
+			// the backend outlive a delete its client was told is done.
+			s.backendUnknown = true
+			defer func() { s.backendUnknown = false }()
+		}
 		return s.doDurable(d, key, fn, false)
 	}
 	if jerr != nil {
@@ -170,6 +177,17 @@ func (s *session) doDurable(d *durable, key []byte, fn func(it cache.Item, l cac
 		s.undoPut(d, key)
 	}
 	return cas, err
+}
+
+// deleteUnknown is the op for a delete that found no item in memory: none,
+// unless read-through could not ask the backend (backendUnknown). Then the
+// delete is journaled all the same, a tombstone for whatever the backend
+// holds, since the reply says the key is gone (NOT_FOUND).
+func (s *session) deleteUnknown() cache.Op {
+	if s.backendUnknown {
+		return cache.OpDelete
+	}
+	return 0
 }
 
 // undoPut journals the state of key again after the cache refused a put
@@ -272,10 +290,21 @@ func (s *session) awaitDurable() error {
 	}
 	if d.cfg.Backend.writeThrough() {
 		// Write-through: the replies wait for the backend too. Concurrent
-		// writers still share the storer's batches.
+		// writers still share the storer's batches. Not for ever: with the
+		// backend down, a client that gave up would hold its connection
+		// slot, and shutdown would wait on it.
 		if st := d.storer(); st != nil {
-			if err := st.WaitApplied(seq); err != nil {
-				return fmt.Errorf("write-through: waiting for the backend to apply sequence %d: %w", seq, err)
+			wait := d.cfg.Backend.timeout()
+			ctx, cancel := context.WithTimeout(s.srv.abandon, wait)
+			err := st.WaitApplied(ctx, seq)
+			cancel()
+			if err != nil {
+				if s.srv.abandon.Err() != nil {
+					err = errors.New("shutting down")
+				} else if ctx.Err() != nil {
+					err = fmt.Errorf("not within --backend-timeout %v", wait)
+				}
+				return fmt.Errorf("write-through: the backend has not applied sequence %d (%w); the write is in the journal and will be applied", seq, err)
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/binary"
 	"strings"
 	"syscall"
@@ -149,7 +150,7 @@ func TestRefusedPutNotReplayed(t *testing.T) {
 	// (where the refused value would be the newest version of a).
 	st := srv.dur.back.storer.Load()
 	for st.Lag().AppliedSeq < srv.dur.j.LastSeq() {
-		if err := st.WaitApplied(srv.dur.j.LastSeq()); err != nil {
+		if err := st.WaitApplied(context.Background(), srv.dur.j.LastSeq()); err != nil {
 			t.Fatal(err)
 		}
 	}

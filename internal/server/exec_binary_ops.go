@@ -185,7 +185,10 @@ func (s *session) binDeleteCmd(r *protocol.BinRequest, quiet bool) {
 		s.binLookup(l)
 		if l != cache.Hit {
 			status = protocol.BinStatusNotFound
-			return it, 0
+			if r.CAS != 0 {
+				return it, 0
+			}
+			return it, s.deleteUnknown()
 		}
 		if r.CAS != 0 && s.visibleCAS(it.CAS) != r.CAS {
 			status = protocol.BinStatusExists

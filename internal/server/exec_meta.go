@@ -448,7 +448,10 @@ func (s *session) metaDelete(r *protocol.MetaRequest) {
 	_, err := s.do(key, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 		if l != cache.Hit {
 			s.stats.Inc(stats.DeleteMisses)
-			return it, 0
+			if r.Has('C') || r.Has('I') {
+				return it, 0 // conditional: nothing to compare with
+			}
+			return it, s.deleteUnknown()
 		}
 		if r.Has('C') && r.CAS != it.CAS {
 			s.stats.Inc(stats.DeleteMisses)

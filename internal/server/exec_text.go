@@ -271,7 +271,7 @@ func (s *session) textDelete(r *protocol.TextRequest) {
 		if hit {
 			return it, cache.OpDelete
 		}
-		return it, 0
+		return it, s.deleteUnknown()
 	})
 	if err != nil {
 		s.out = protocol.AppendLine(s.out, serverError(err))

@@ -80,8 +80,9 @@ type readThroughStats struct {
 
 // flight is one backend read of a key, shared by concurrent misses.
 type flight struct {
-	done  chan struct{}
-	dirty atomic.Bool // a mutation of the key was journaled meanwhile
+	done   chan struct{}
+	dirty  atomic.Bool // a mutation of the key was journaled meanwhile
+	failed bool        // the backend did not answer; set before done closes
 }
 
 func newReadThrough(srv *Server, d *durable, be storage.Backend) *readThrough {
@@ -141,15 +142,17 @@ func (rt *readThrough) flushed() {
 }
 
 // load reads key from the backend and caches it, or joins the read in
-// flight. It never holds a cache lock while it waits.
-func (rt *readThrough) load(key []byte) {
+// flight. It never holds a cache lock while it waits. It reports false
+// when the backend did not answer (down, or behind the journal for longer
+// than --read-through-wait): what it holds for key is then unknown.
+func (rt *readThrough) load(key []byte) (answered bool) {
 	k := string(key)
 	rt.mu.Lock()
 	if f := rt.flights[k]; f != nil {
 		rt.mu.Unlock()
 		rt.st.shared.Add(1)
 		<-f.done
-		return
+		return !f.failed
 	}
 	f := &flight{done: make(chan struct{})}
 	rt.flights[k] = f
@@ -172,7 +175,7 @@ func (rt *readThrough) load(key []byte) {
 		return cur, 0
 	})
 	if hit {
-		return
+		return true
 	}
 	// Registered first, then the target read: a write journaled after
 	// this point marks f; one before it is at most target, which the
@@ -184,7 +187,8 @@ func (rt *readThrough) load(key []byte) {
 	if err != nil {
 		rt.st.errors.Add(1)
 		rt.srv.logf(1, "read-through %q: %v", key, err)
-		return
+		f.failed = true // before close(f.done), which the followers wait on
+		return false
 	}
 	now := time.Now()
 	if !found {
@@ -192,7 +196,7 @@ func (rt *readThrough) load(key []byte) {
 		if rt.negTTL > 0 {
 			rt.remember(key, f, now.Add(rt.negTTL))
 		}
-		return
+		return true
 	}
 	rt.st.hits.Add(1)
 	_, _ = rt.srv.cache.Do(key, now.Unix(), func(cur cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
@@ -206,23 +210,18 @@ func (rt *readThrough) load(key []byte) {
 		return cache.Item{Key: key, Value: it.Value, Flags: it.Flags, Exptime: it.Exptime, CAS: it.Version, Atime: now.Unix()},
 			cache.OpPut | cache.OpKeepCAS
 	})
+	return true
 }
 
 // read waits for the storer to apply the journal up to target, then reads
 // the backend.
 func (rt *readThrough) read(ctx context.Context, key []byte, target uint64) (storage.Item, bool, error) {
 	if st := rt.d.storer(); st != nil {
-		ch := make(chan error, 1)
-		// WaitApplied cannot be cancelled; the goroutine ends when the
-		// storer gets there or stops.
-		go func() { ch <- st.WaitApplied(target) }()
-		select {
-		case err := <-ch:
-			if err != nil {
-				return storage.Item{}, false, err
+		if err := st.WaitApplied(ctx, target); err != nil {
+			if ctx.Err() != nil {
+				return storage.Item{}, false, fmt.Errorf("the backend has not applied the journal up to sequence %d after %v: %w", target, rt.wait, err)
 			}
-		case <-ctx.Done():
-			return storage.Item{}, false, fmt.Errorf("the backend has not applied the journal up to sequence %d after %v: %w", target, rt.wait, ctx.Err())
+			return storage.Item{}, false, err
 		}
 	}
 	rt.st.reads.Add(1)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -128,4 +129,34 @@ func TestReadThroughSingleflight(t *testing.T) {
 	if r := be.reads.Load(); r != 1 {
 		t.Errorf("%d backend reads, want 1", r)
 	}
+}
+
+// downBackend is a backend that does not answer (a stand-in for one that
+// is down, which the end-to-end fault tests run for real).
+type downBackend struct{ storage.Backend }
+
+func (downBackend) Get(ctx context.Context, key []byte, now int64) (storage.Item, bool, error) {
+	return storage.Item{}, false, errors.New("connection refused")
+}
+
+// TestReadThroughDeleteBackendDown: a delete that misses in memory while
+// the backend cannot be read is journaled all the same, so that whatever
+// the backend holds for the key is deleted too, as the NOT_FOUND reply
+// implies; a conditional one (md with C) is not.
+func TestReadThroughDeleteBackendDown(t *testing.T) {
+	srv := newDurableServer(t, t.TempDir())
+	srv.dur.rt = newReadThrough(srv, srv.dur, downBackend{})
+	f := func(req, want string, last uint64) {
+		t.Helper()
+		if r := runText(t, srv, req); r != want {
+			t.Errorf("%q: %q, want %q", req, r, want)
+		}
+		if got := srv.dur.j.LastSeq(); got != last {
+			t.Errorf("after %q the journal ends at %d, want %d", req, got, last)
+		}
+	}
+	f("get k\r\n", "END\r\n", 0)
+	f("delete k\r\n", "NOT_FOUND\r\n", 1)
+	f("md k C99\r\n", "NF\r\n", 1)
+	f("md k\r\n", "NF\r\n", 2)
 }

@@ -172,8 +172,9 @@ func (srv *Server) startStorer(d *durable, b *backing) {
 		}()
 		return
 	}
-	opts := storage.StorerOptions{
-		Logf: func(format string, args ...any) { srv.logger.Printf("storer: "+format, args...) },
+	opts := storage.StorerOptions{Logf: srv.logger.Printf}
+	if d.cfg.Backend.kind() != BackendPebble {
+		opts.CallTimeout = d.cfg.Backend.timeout()
 	}
 	if bc := d.cfg.Backend; bc.kind() != BackendPebble || bc.writeThrough() {
 		// The storer's pacing counts an Apply's wall time as work. Against
@@ -241,7 +242,7 @@ func (srv *Server) waitStore(done <-chan struct{}, what string) bool {
 	case <-done:
 		return true
 	case <-time.After(storeStopTimeout):
-		srv.logger.Printf("STORE STUCK: could not %s within %v (is the disk full or failing?); exiting without it: the journal keeps every write the store lacks, and the next start replays them", what, storeStopTimeout)
+		srv.logger.Printf("STORE STUCK: could not %s within %v (a full or failing disk, or a database that does not answer?); exiting without it: the journal keeps every write the store lacks, and the next start replays them", what, storeStopTimeout)
 		return false
 	}
 }

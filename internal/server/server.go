@@ -56,11 +56,17 @@ type Server struct {
 	idleKicks   atomic.Uint64
 	nextID      atomic.Uint64
 
-	closing    atomic.Bool
-	stop       chan struct{} // closed when shutdown begins
-	shutdownCh chan struct{} // closed by the `shutdown` command
-	reqOnce    sync.Once
-	stopOnce   sync.Once
+	closing atomic.Bool
+	stop    chan struct{} // closed when shutdown begins
+	// abandon is cancelled once shutdown stops waiting for connections
+	// (all closed, or the grace period over): replies still waiting for
+	// the backend (write-through) give up then, and their connections
+	// close unacknowledged.
+	abandon       context.Context
+	abandonCancel context.CancelFunc
+	shutdownCh    chan struct{} // closed by the `shutdown` command
+	reqOnce       sync.Once
+	stopOnce      sync.Once
 
 	mu          sync.Mutex
 	conns       map[*conn]struct{}
@@ -105,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 		shutdownCh: make(chan struct{}),
 		conns:      make(map[*conn]struct{}),
 	}
+	srv.abandon, srv.abandonCancel = context.WithCancel(context.Background())
 	srv.verbose.Store(int32(cfg.Verbose))
 	switch cfg.Protocol {
 	case "ascii":
@@ -468,6 +475,7 @@ func (srv *Server) shutdown() {
 	select {
 	case <-done:
 	case <-time.After(srv.cfg.ShutdownGrace):
+		srv.abandonCancel()
 		srv.mu.Lock()
 		for c := range srv.conns {
 			_ = c.nc.Close()
@@ -475,6 +483,7 @@ func (srv *Server) shutdown() {
 		srv.mu.Unlock()
 		<-done
 	}
+	srv.abandonCancel() // UDP workers (bgWG) may still wait
 	if admin != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = admin.Shutdown(ctx)

@@ -43,7 +43,10 @@ type session struct {
 	// holdSeq is the journal sequence the batch's replies wait for, and rec
 	// the record s.do builds (durable.go).
 	holdSeq uint64
-	rec     journal.Record
+	// backendUnknown is set while a request reruns after a read-through
+	// whose backend did not answer (durable.go, deleteUnknown).
+	backendUnknown bool
+	rec            journal.Record
 }
 
 // exec runs the first complete request in buf and appends its reply to s.out.

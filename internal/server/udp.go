@@ -145,7 +145,7 @@ func (u *udpWorker) run(id uint16, body []byte, to netip.AddrPort, scratch []byt
 		body = body[st.n:]
 		body = body[min(st.swallow, len(body)):]
 		if err := s.awaitDurable(); err != nil {
-			srv.logger.Printf("udp reply to %v dropped, it is not durable: %v", to, err)
+			srv.logger.Printf("udp reply to %v dropped, it cannot be acknowledged: %v", to, err)
 			s.out = s.out[:0]
 		}
 		if len(s.out) > 0 {

@@ -170,7 +170,7 @@ func CatchUp(ctx context.Context, j journal.Journal, b Backend, opts StorerOptio
 	ctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run(ctx) }()
-	werr := s.WaitApplied(target)
+	werr := s.WaitApplied(ctx, target)
 	cancel()
 	rerr := <-errc
 	if werr != nil {

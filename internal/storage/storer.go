@@ -83,7 +83,11 @@ type StorerOptions struct {
 	CPUShare  float64
 	RetryBase time.Duration // first backoff after a failed Apply; default 10 ms
 	RetryMax  time.Duration // backoff cap; default 5 s
-	Logf      func(format string, args ...any)
+	// CallTimeout is the deadline of each Apply and AppliedSeq call; one
+	// that passes it is retried, counted as a "timeout". 0: none (Pebble,
+	// whose calls do not block on a network).
+	CallTimeout time.Duration
+	Logf        func(format string, args ...any)
 	// Progress, when set, is called after every applied batch.
 	Progress func(Lag)
 }
@@ -176,10 +180,10 @@ func NewStorer(j journal.Journal, b Backend, opts StorerOptions) *Storer {
 // ErrStopped is returned by WaitApplied once Run has returned.
 var ErrStopped = errors.New("storage: storer stopped")
 
-// WaitApplied blocks until the backend has applied seq (write-through), or
-// the storer stops. While it waits, the storer applies what it reads at
+// WaitApplied blocks until the backend has applied seq (write-through), the
+// storer stops, or ctx is done. While it waits, the storer applies what it reads at
 // once instead of letting batches gather.
-func (s *Storer) WaitApplied(seq uint64) error {
+func (s *Storer) WaitApplied(ctx context.Context, seq uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	counted := false
@@ -202,7 +206,12 @@ func (s *Storer) WaitApplied(seq uint64) error {
 		}
 		ch := s.changed
 		s.mu.Unlock()
-		<-ch
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			s.mu.Lock()
+			return ctx.Err()
+		}
 		s.mu.Lock()
 	}
 	return nil
@@ -298,9 +307,13 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 		s.changed = make(chan struct{})
 		s.mu.Unlock()
 	}()
-	applied, err := s.b.AppliedSeq(ctx)
+	var applied uint64
+	err = s.call(ctx, func() string { return "read the applied sequence" }, func(ctx context.Context) (err error) {
+		applied, err = s.b.AppliedSeq(ctx)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("storage: storer: applied sequence: %w", err)
+		return nil // ctx is done
 	}
 	durable := applied
 	if f, ok := s.b.(Flusher); ok {
@@ -420,9 +433,23 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 
 // apply applies one batch, retrying until it succeeds or ctx is done.
 func (s *Storer) apply(ctx context.Context, batch []journal.Record) error {
+	what := func() string { return fmt.Sprintf("apply %d..%d", batch[0].Seq, batch[len(batch)-1].Seq) }
+	return s.call(ctx, what, func(ctx context.Context) error { return s.b.Apply(ctx, batch) })
+}
+
+// call runs a backend call with the CallTimeout deadline, retrying it with
+// capped, jittered exponential backoff until it succeeds or ctx is done.
+// A database that stops answering (frozen, or a network blackhole) thus
+// shows as counted, logged timeouts rather than a silent stall.
+func (s *Storer) call(ctx context.Context, what func() string, f func(context.Context) error) error {
 	delay := s.opts.RetryBase
 	for {
-		err := s.b.Apply(ctx, batch)
+		callCtx, cancel := ctx, context.CancelFunc(func() {})
+		if s.opts.CallTimeout > 0 {
+			callCtx, cancel = context.WithTimeout(ctx, s.opts.CallTimeout)
+		}
+		err := f(callCtx)
+		cancel()
 		if err == nil {
 			return nil
 		}
@@ -434,7 +461,7 @@ func (s *Storer) apply(ctx context.Context, batch []journal.Record) error {
 		s.st.Retries[kind]++
 		s.st.LastApplyError = err.Error()
 		s.mu.Unlock()
-		s.opts.Logf("storer: apply %d..%d: %v (retrying in about %v)", batch[0].Seq, batch[len(batch)-1].Seq, err, delay)
+		s.opts.Logf("storer: %s: %v (retrying in about %v)", what(), err, delay)
 		// Full jitter in [delay/2, delay): retries of many storers against
 		// one throttled database spread out instead of arriving together.
 		d := delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))

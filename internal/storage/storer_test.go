@@ -110,7 +110,7 @@ func TestStorerEndToEnd(t *testing.T) {
 		before := j.Stats().Bytes
 		last := w.write(300)
 		written += int64(j.Stats().Bytes - before)
-		if err := s.WaitApplied(last); err != nil {
+		if err := s.WaitApplied(context.Background(), last); err != nil {
 			t.Fatal(err)
 		}
 		// The progress report after the batch that reached last comes
@@ -146,7 +146,7 @@ func TestStorerEndToEnd(t *testing.T) {
 	last := w.write(500)
 	s = NewStorer(j, p, StorerOptions{})
 	stop = startStorer(t, s)
-	if err := s.WaitApplied(last); err != nil {
+	if err := s.WaitApplied(context.Background(), last); err != nil {
 		t.Fatal(err)
 	}
 	if err := stop(); err != nil {
@@ -223,7 +223,7 @@ func TestStorerRetriesWithoutLossOrReordering(t *testing.T) {
 	for range 10 {
 		last = w.write(200)
 	}
-	if err := s.WaitApplied(last); err != nil {
+	if err := s.WaitApplied(context.Background(), last); err != nil {
 		t.Fatal(err)
 	}
 	if err := stop(); err != nil {
@@ -270,7 +270,7 @@ func TestStorerWaitAppliedAfterStop(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WaitApplied(1); !errors.Is(err, ErrStopped) {
+	if err := s.WaitApplied(context.Background(), 1); !errors.Is(err, ErrStopped) {
 		t.Errorf("WaitApplied after stop = %v, want ErrStopped", err)
 	}
 }
@@ -318,7 +318,7 @@ func TestStorerFollowsDirJournal(t *testing.T) {
 	for range 10 {
 		last = w.write(150) // rolls segments under the follower
 	}
-	if err := s.WaitApplied(last); err != nil {
+	if err := s.WaitApplied(context.Background(), last); err != nil {
 		t.Fatal(err)
 	}
 	if err := stop(); err != nil {
@@ -389,7 +389,7 @@ func TestStorerFlushFailure(t *testing.T) {
 	stop := startStorer(t, s)
 	w := newWriter(t, j, 10)
 	last := w.write(300)
-	if err := s.WaitApplied(last); err != nil {
+	if err := s.WaitApplied(context.Background(), last); err != nil {
 		t.Fatal(err)
 	}
 	// The flush follows the apply that WaitApplied saw: wait for it.
@@ -451,7 +451,7 @@ func TestStorerGathersBatches(t *testing.T) {
 			last = w.write(1) // appended and acknowledged one at a time
 			time.Sleep(pause)
 		}
-		if err := s.WaitApplied(last); err != nil {
+		if err := s.WaitApplied(context.Background(), last); err != nil {
 			t.Fatal(err)
 		}
 		if err := stop(); err != nil {
@@ -478,7 +478,7 @@ func TestStorerWaitAppliedSkipsGather(t *testing.T) {
 		t.Helper()
 		start := time.Now()
 		seq := write()
-		if err := s.WaitApplied(seq); err != nil {
+		if err := s.WaitApplied(context.Background(), seq); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if d := time.Since(start); d > gather/10 {
@@ -502,7 +502,7 @@ func TestStorerWaitAppliedSkipsGather(t *testing.T) {
 	f("before the record", func() uint64 {
 		next := j.LastSeq() + 1
 		done := make(chan error, 1)
-		go func() { done <- s.WaitApplied(next) }()
+		go func() { done <- s.WaitApplied(context.Background(), next) }()
 		for s.waiting.Load() == 0 {
 			time.Sleep(time.Millisecond)
 		}
@@ -545,7 +545,7 @@ func TestStorerStopsPromptly(t *testing.T) {
 		if d := time.Since(start); d > gather/10 {
 			t.Errorf("%s: the storer took %v to stop with a gather delay of %v", name, d, gather)
 		}
-		if err := s.WaitApplied(w.last + 1); !errors.Is(err, ErrStopped) {
+		if err := s.WaitApplied(context.Background(), w.last+1); !errors.Is(err, ErrStopped) {
 			t.Errorf("%s: WaitApplied after the stop = %v, want ErrStopped", name, err)
 		}
 	}
@@ -553,7 +553,7 @@ func TestStorerStopsPromptly(t *testing.T) {
 	f("journal closed while waiting", func(j *journal.Local, s *Storer, _ func()) {
 		// WaitApplied ends the gather; the storer then waits for the
 		// next record in WaitDurable.
-		if err := s.WaitApplied(j.LastSeq()); err != nil {
+		if err := s.WaitApplied(context.Background(), j.LastSeq()); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -590,7 +590,7 @@ func TestStorerCutsBatchForWaiter(t *testing.T) {
 	b := &batchSizes{Backend: p}
 	s := NewStorer(j, b, StorerOptions{MaxBatchRecords: 1000, CPUShare: 1})
 	done := make(chan error, 1)
-	go func() { done <- s.WaitApplied(25) }()
+	go func() { done <- s.WaitApplied(context.Background(), 25) }()
 	for s.waiting.Load() == 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -598,7 +598,7 @@ func TestStorerCutsBatchForWaiter(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if err := s.WaitApplied(3000); err != nil {
+	if err := s.WaitApplied(context.Background(), 3000); err != nil {
 		t.Fatal(err)
 	}
 	if err := stop(); err != nil {
