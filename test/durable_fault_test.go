@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -184,5 +185,47 @@ func checkKeys(t *testing.T, mc *mcClient, n int, extra []string) {
 		if got, err := mc.gets(key); err != nil || len(got) != 1 {
 			t.Errorf("%s (acknowledged before the disk was full): %v, %v", key, got, err)
 		}
+	}
+}
+
+// TestDurableDropPrivileges starts as root with -u nobody: a data directory
+// the start creates is handed to nobody, so writes go on past the files
+// opened before the switch (a new journal segment); one that root owns is
+// refused at the start, not at the journal's next segment.
+func TestDurableDropPrivileges(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to switch to nobody")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skipf("no user nobody: %v", err)
+	}
+	base := t.TempDir()
+	// nobody must be able to reach the data directory.
+	for d := base; d != filepath.Dir(d) && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(base, "d")
+	s := startDurable(t, dir, "-u", "nobody", "--journal-segment-size", "64k")
+	const n = 200 // 1,000-byte values: several segments
+	mc := mustDialMC(t, s)
+	v := strings.Repeat("v", 1000)
+	for i := range n {
+		if l, err := mc.line(fmt.Sprintf("set k%d 0 0 %d\r\n%s\r\n", i, len(v), v)); err != nil || l != "STORED" {
+			t.Fatalf("set k%d as nobody: %q, %v", i, l, err)
+		}
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	owned := filepath.Join(base, "root-owned")
+	if err := os.Mkdir(owned, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(petrel(t), "serve", "-p", "0", "--data-dir", owned, "-u", "nobody").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "not writable by nobody") {
+		t.Errorf("start on a root-owned data directory with -u nobody: %v\n%s", err, out)
 	}
 }

@@ -8,10 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
@@ -49,6 +51,9 @@ func serveMain(args []string) error {
 			fmt.Fprintln(os.Stderr, "petrel:", note)
 		}
 	}
+	dataDir := cfg.Durable.DataDir
+	_, statErr := os.Stat(dataDir)
+	created := dataDir != "" && errors.Is(statErr, os.ErrNotExist)
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
@@ -63,8 +68,18 @@ func serveMain(args []string) error {
 		}
 		defer os.Remove(cfg.PidFile)
 	}
-	// Bound first, so a privileged port works, then give root up.
-	if err := dropPrivileges(cfg.User, cfg.PidFile, cfg.UnixSocket); err != nil {
+	// Bound first, so a privileged port works, then give root up. A data
+	// directory this start created is handed to the user with the pid
+	// file and the socket; one that existed must already be the user's.
+	owned := []string{cfg.PidFile, cfg.UnixSocket}
+	if created && cfg.User != "" && os.Geteuid() == 0 {
+		owned = append(owned, treeOf(dataDir)...)
+	}
+	if err := dropPrivileges(cfg.User, owned...); err != nil {
+		srv.Shutdown()
+		return err
+	}
+	if err := checkWritable(dataDir, cfg.User); err != nil {
 		srv.Shutdown()
 		return err
 	}
@@ -82,6 +97,40 @@ func serveMain(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return srv.Serve(ctx)
+}
+
+// treeOf lists dir and everything under it.
+func treeOf(dir string) []string {
+	var paths []string
+	_ = filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err == nil {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	return paths
+}
+
+// checkWritable refuses a data directory the server, now running as user,
+// could not write to: files opened before the switch stay writable, so it
+// would otherwise fail only at the journal's next segment or the store's
+// next flush.
+func checkWritable(dataDir, user string) error {
+	if dataDir == "" || user == "" {
+		return nil
+	}
+	for _, dir := range []string{dataDir, filepath.Join(dataDir, "journal"), filepath.Join(dataDir, "pebble")} {
+		if _, err := os.Stat(dir); err != nil {
+			continue // a database backend has no pebble directory
+		}
+		f, err := os.CreateTemp(dir, ".petrel-write-probe-*")
+		if err != nil {
+			return fmt.Errorf("the data directory %s is not writable by %s (%w): chown -R %s %s, or run without -u", dataDir, user, err, user, dataDir)
+		}
+		f.Close()
+		os.Remove(f.Name())
+	}
+	return nil
 }
 
 // daemonize re-executes this program detached from the terminal (a new

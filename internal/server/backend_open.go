@@ -9,6 +9,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"petrel/internal/storage"
@@ -43,6 +44,14 @@ func (srv *Server) openBackend(d *durable, readOnly bool) (storage.Backend, erro
 		ReadOnly:  readOnly,
 		Logf:      func(format string, args ...any) { srv.logf(2, format, args...) },
 		ErrorLogf: srv.logger.Printf,
+		OnFatal: func(msg string) {
+			// Pebble cannot go on, and the server cannot without its
+			// store's progress; exiting is a crash as far as data goes,
+			// which the journal makes safe. A panic would say the same
+			// with a page of goroutines.
+			srv.logger.Printf("STORE FAILED: pebble: %s. Exiting: every acknowledged write is in the journal, and the next start replays what the store lacks; if the disk under %s is full, free space first.", msg, d.cfg.DataDir)
+			os.Exit(1)
+		},
 	})
 }
 

@@ -59,6 +59,11 @@ type durable struct {
 	// loading never overwrites them (recover.go).
 	warming atomic.Pointer[warmGuard]
 	loading chan struct{} // closed when such a load ends; nil without one
+	// loadAborted is set, before loading closes, when a shutdown stopped
+	// the load: the requests that waited for it must not then run on a
+	// partly loaded memory tier (an add would store over an acknowledged
+	// value that was not loaded yet, and journal it).
+	loadAborted atomic.Bool
 
 	// rt reads the backend on a miss (--read-through; readthrough.go);
 	// nil when off.
@@ -157,6 +162,9 @@ func (s *session) doDurable(d *durable, key []byte, fn func(it cache.Item, l cac
 	})
 	if deferred {
 		<-d.loading // fn has not run; it runs once, on the loaded cache
+		if d.loadAborted.Load() {
+			return 0, fmt.Errorf("%w: %w", errJournal, journal.ErrClosed)
+		}
 		return s.do(key, fn)
 	}
 	if missed {

@@ -131,7 +131,9 @@ func (srv *Server) openDurable() error {
 	d.loading = make(chan struct{})
 	go func() {
 		defer close(d.loading)
-		if err := load(); err != nil {
+		if err := load(); err != nil && (errors.Is(err, errShuttingDown) || srv.closing.Load()) {
+			d.loadAborted.Store(true)
+		} else if err != nil {
 			srv.logger.Printf("warm-up failed, serving with what was loaded: %v", err)
 		}
 		d.warming.Store(nil)
@@ -254,6 +256,13 @@ func (srv *Server) warm(d *durable, be storage.Backend, applied uint64) error {
 	jr := d.j.Recovery()
 	end := jr.LastSeq
 	first := max(jr.FirstSeq, applied+1)
+	if first > applied+1 && be == nil && d.back != nil && d.back.external {
+		// Not a loss: the store holds records 1..first-1, but `petrel
+		// storer` has it open, and Pebble locks even a read-only open.
+		return fmt.Errorf("warm-up: the store is in use by `petrel storer` in another process and cannot be read beside it, "+
+			"and the journal starts at sequence %d, after what only the store holds: stop the storer, start the server, "+
+			"then start the storer again (nothing is lost)", first)
+	}
 	if first > applied+1 {
 		return fmt.Errorf("warm-up: the journal starts at sequence %d but the store holds only up to %d: records %d..%d are lost",
 			first, applied, applied+1, first-1)

@@ -81,7 +81,7 @@ func (srv *Server) warmParallel(d *durable, be storage.Backend, cut, from, end u
 		queue <- pt
 	}
 	close(queue)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := srv.untilStop()
 	defer cancel()
 	sp := p.part("loading the store", storeItems)
 	var jp *progressPart

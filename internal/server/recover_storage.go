@@ -94,7 +94,9 @@ func (srv *Server) warmBackend(d *durable, be storage.Backend, cut uint64, p *pr
 	sp := p.part("loading the store", total)
 	l := storeLoader{srv: srv, d: d, cut: cut, now: time.Now().Unix()}
 	var last int64
-	err := storage.Warm(context.Background(), be, l.now, srv.warmLimit(), l.load, func(items, bytes int64) {
+	ctx, cancel := srv.untilStop()
+	defer cancel()
+	err := storage.Warm(ctx, be, l.now, srv.warmLimit(), l.load, func(items, bytes int64) {
 		sp.add(uint64(items-last), 0)
 		sp.bytes.Store(uint64(bytes))
 		last = items
@@ -102,6 +104,21 @@ func (srv *Server) warmBackend(d *durable, be storage.Backend, cut uint64, p *pr
 	l.c.publish(d, nil)
 	sp.finish()
 	return err
+}
+
+// untilStop is a context cancelled when shutdown begins: a warm-up
+// reading a database that stopped answering (--accept-during-warmup) must
+// not keep the server from stopping.
+func (srv *Server) untilStop() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-srv.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 // warmLimit is how much of the memory limit the store may fill: the rest

@@ -399,3 +399,71 @@ func TestCloseBackingBounded(t *testing.T) {
 	close(stopped)
 	f(&backing{cancel: func() {}, done: stopped, store: stuckStore{}}, "close the store")
 }
+
+// TestDeferredRequestAfterAbortedLoad: with --accept-during-warmup, a
+// request on a key not loaded yet waits for the load. When a shutdown
+// stops the load, it must fail rather than run on the partly loaded
+// memory tier: an add there would store over the acknowledged value still
+// in the store, and journal it.
+func TestDeferredRequestAfterAbortedLoad(t *testing.T) {
+	srv := newDurableServer(t, t.TempDir())
+	d := srv.dur
+	d.warming.Store(&warmGuard{keys: map[string]uint64{}})
+	defer d.warming.Store(nil)
+	d.loading = make(chan struct{})
+	got := make(chan string)
+	// Whether the add gets to the wait before the load ends or after, it
+	// finds the key not loaded (warming is set throughout) and waits.
+	go func() { got <- runText(t, srv, "add k 0 0 1\r\nx\r\n") }()
+	d.loadAborted.Store(true)
+	close(d.loading)
+	if r := <-got; r != "SERVER_ERROR journal closed: shutting down\r\n" {
+		t.Errorf("add waiting on an aborted load: %q", r)
+	}
+	if last := d.j.LastSeq(); last != 0 {
+		t.Errorf("the journal ends at %d: the add was journaled", last)
+	}
+}
+
+// TestStartBesideStorerTruncatedJournal: with `petrel storer` holding the
+// store (its lock and Pebble's), a server whose journal no longer starts
+// at 1 cannot warm up; it must say so, and how to get out, rather than
+// report the records only the store holds as lost.
+func TestStartBesideStorerTruncatedJournal(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.MemoryMB = 16
+	cfg.Durable.DataDir = dir
+	cfg.Durable.JournalSegmentSize = 64 << 10
+	srv, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTextSession(srv, textTestNow)
+	v := strings.Repeat("v", 1000)
+	for i := range 200 { // several segments, all applied and flushed at the stop
+		if out, err := execDurable(t, s, fmt.Sprintf("set k%d 0 0 %d\r\n%s\r\n", i, len(v), v)); err != nil || out != "STORED\r\n" {
+			t.Fatalf("set: %q, %v", out, err)
+		}
+	}
+	srv.Shutdown()
+	// The storer of another process: its lock, and Pebble open read-write.
+	lock, err := storage.LockStorer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	p, err := storage.OpenPebble(storage.PebbleDir(dir), storage.PebbleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	srv, err = New(cfg)
+	if err == nil {
+		srv.Shutdown()
+		t.Fatal("the server started beside the storer with a truncated journal and an unreadable store")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "stop the storer") || strings.Contains(msg, "are lost") {
+		t.Errorf("start refused with %q; want the way out, and no word of a loss", msg)
+	}
+}

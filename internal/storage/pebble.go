@@ -98,6 +98,10 @@ type PebbleOptions struct {
 	// FS is the file system; default the operating system's. Tests
 	// inject faults with it.
 	FS vfs.FS
+	// OnFatal is called with an error Pebble cannot go on from (a failed
+	// MANIFEST write, which a full disk causes) and must not return:
+	// Pebble continues as if it had not. Default: panic.
+	OnFatal func(msg string)
 }
 
 const (
@@ -147,7 +151,7 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 		ReadOnly:           opts.ReadOnly,
 		ErrorIfNotExists:   opts.ReadOnly,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{opts.Logf, errLogf},
+		Logger:             pebbleLogger{opts.Logf, errLogf, opts.OnFatal},
 	}
 	db, err := pebble.Open(dir, po)
 	if err != nil {
@@ -599,9 +603,13 @@ func (p *Pebble) Close() error {
 	return errors.Join(err, p.db.Close())
 }
 
-// pebbleLogger routes Pebble's log to Logf; fatal errors still panic, as
-// Pebble expects.
-type pebbleLogger struct{ logf, errLogf func(string, ...any) }
+// pebbleLogger routes Pebble's log to Logf and ErrorLogf. A fatal error
+// goes to OnFatal, and panics if that returns: Pebble expects Fatalf to
+// stop it.
+type pebbleLogger struct {
+	logf, errLogf func(string, ...any)
+	onFatal       func(string)
+}
 
 func (l pebbleLogger) Infof(format string, args ...any) {
 	if l.logf != nil {
@@ -616,5 +624,9 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 }
 
 func (l pebbleLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("pebble: "+format, args...))
+	msg := fmt.Sprintf(format, args...)
+	if l.onFatal != nil {
+		l.onFatal(msg)
+	}
+	panic("pebble: " + msg)
 }

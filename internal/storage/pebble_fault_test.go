@@ -141,3 +141,41 @@ func TestPebbleCloseOnFullDisk(t *testing.T) {
 		t.Errorf("contents after reopening = %v", got)
 	}
 }
+
+// TestPebbleFatalGoesToOnFatal: a MANIFEST write that fails (a disk full
+// to the last block: the sstable fitted, the MANIFEST edit did not) is
+// fatal to Pebble; it reaches OnFatal with the cause, for the server to
+// exit with a sentence instead of a panic's page of goroutines.
+func TestPebbleFatalGoesToOnFatal(t *testing.T) {
+	var fail atomic.Bool
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if fail.Load() && (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileSync) &&
+			strings.Contains(op.Path, "MANIFEST") {
+			return fmt.Errorf("write %s: %w", op.Path, syscall.ENOSPC)
+		}
+		return nil
+	})
+	fatal := make(chan string, 1)
+	p, err := OpenPebble(t.TempDir(), PebbleOptions{
+		Now: func() int64 { return testNow }, CacheBytes: 1 << 20, MemTableBytes: 1 << 20,
+		FS: errorfs.Wrap(vfs.Default, inj), Logf: t.Logf,
+		OnFatal: func(msg string) {
+			fatal <- msg
+			select {} // must not return; the test leaves this Pebble behind
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, p, set(1, "a", "1"))
+	fail.Store(true)
+	go func() { _ = p.Flush() }() // never returns: OnFatal holds the flush
+	select {
+	case msg := <-fatal:
+		if !strings.Contains(msg, "no space left") {
+			t.Errorf("OnFatal(%q): the cause is missing", msg)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("a failed MANIFEST write did not reach OnFatal")
+	}
+}
