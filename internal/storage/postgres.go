@@ -135,17 +135,41 @@ CREATE TABLE IF NOT EXISTS %[1]s (
 CREATE INDEX IF NOT EXISTS %[3]s ON %[1]s (version);
 CREATE TABLE IF NOT EXISTS %[2]s (name text PRIMARY KEY, value bigint NOT NULL);`,
 		p.items, p.meta, pgx.Identifier{table + "_version"}.Sanitize())
-	// Two servers starting at once may race on CREATE … IF NOT EXISTS
-	// (a unique violation in the catalog); the second attempt sees the
-	// tables.
-	var err error
-	for range 3 {
-		if _, err = p.pool.Exec(ctx, ddl); err == nil {
-			break
+	index := pgx.Identifier{table + "_version"}.Sanitize()
+	var haveItems, haveMeta, haveIndex bool
+	if err := p.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL, to_regclass($3) IS NOT NULL",
+		p.items, p.meta, index).Scan(&haveItems, &haveMeta, &haveIndex); err != nil {
+		return fmt.Errorf("postgres: look for the tables: %w", err)
+	}
+	if haveMeta && !haveItems {
+		// Recreating the items table empty under a meta table that says
+		// what was applied would lose those rows without a word: the
+		// storer resumes after them.
+		m, err := p.readMeta(ctx)
+		if err != nil {
+			return err
+		}
+		if a := m["applied"]; a > 0 {
+			return fmt.Errorf("postgres: table %s is missing, but %s says sequences up to %d were applied to it: "+
+				"restore the table, or drop %s as well to rebuild it from the journal (only if the journal still starts at sequence 1)",
+				p.items, p.meta, a, p.meta)
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("postgres: create schema: %w", err)
+	// A role that may only read and write the tables (no CREATE on the
+	// schema, not their owner) runs no DDL once they exist.
+	if !(haveItems && haveMeta && haveIndex) {
+		// Two servers starting at once may race on CREATE … IF NOT EXISTS
+		// (a unique violation in the catalog); the second attempt sees
+		// the tables.
+		var err error
+		for range 3 {
+			if _, err = p.pool.Exec(ctx, ddl); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("postgres: create schema: %w", err)
+		}
 	}
 	m, err := p.readMeta(ctx)
 	if err != nil {
