@@ -1,7 +1,9 @@
 package test
 
 import (
+	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -87,4 +89,25 @@ func TestBackendDynamoValueLimit(t *testing.T) {
 	be := env.open(t)
 	defer be.Close()
 	checkBackend(t, be, []string{"big", "huge"}, memoryState(t, s, []string{"big", "huge"}))
+}
+
+// TestBackendSwitchToDynamoTooLarge: a value over DynamoDB's limit written
+// under the embedded backend, still in the journal, cannot be applied to
+// DynamoDB; switching backends must refuse the start and say so, rather
+// than start a storer that retries that batch for ever.
+func TestBackendSwitchToDynamoTooLarge(t *testing.T) {
+	dir := t.TempDir()
+	s := startDurable(t, dir, "-I", "2m")
+	v := strings.Repeat("x", 500<<10)
+	if got, err := mustDialMC(t, s).line(fmt.Sprintf("set big 0 0 %d\r\n%s\r\n", len(v), v)); err != nil || got != "STORED" {
+		t.Fatalf("set of 500 KB: %q, %v", got, err)
+	}
+	s.kill() // the journal keeps the record: no final flush and truncation
+	env := newBackendEnv(t, "dynamodb", dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a server that starts would run on
+	defer cancel()
+	out, err := exec.CommandContext(ctx, petrel(t), append([]string{"serve", "-p", "0", "--data-dir", dir}, env.args...)...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `for key "big"`) || !strings.Contains(string(out), "over this backend's limit") {
+		t.Fatalf("start on DynamoDB with a 500 KB value in the journal: %v\n%s", err, out)
+	}
 }

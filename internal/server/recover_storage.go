@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync/atomic"
 	"time"
 
@@ -63,12 +64,47 @@ func (srv *Server) openBacking(d *durable) (*backing, storage.Backend, uint64, e
 	}
 	b.store = p
 	applied, err := p.AppliedSeq(context.Background())
+	if err == nil {
+		err = checkJournalFits(d.j, applied, p)
+	}
 	if err != nil {
 		p.Close()
 		lock.Unlock()
 		return nil, nil, 0, err
 	}
 	return b, p, applied, nil
+}
+
+// checkJournalFits refuses a journal whose records the backend cannot
+// store: a value over DynamoDB's limit, journaled under another backend
+// (the limit is enforced at the protocol only for new writes). The
+// storer would retry that batch for ever, and nothing after it would
+// reach the backend.
+func checkJournalFits(j journal.Journal, applied uint64, be storage.Backend) error {
+	lim, ok := be.(interface{ MaxValueSize() int })
+	if !ok {
+		return nil
+	}
+	rd, err := j.ReadFrom(applied + 1)
+	if err != nil {
+		return fmt.Errorf("check the journal against the backend's value limit: %w", err)
+	}
+	defer rd.Close()
+	var rec journal.Record
+	for {
+		err := rd.Next(&rec)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("check the journal against the backend's value limit: %w", err)
+		}
+		if rec.Type == journal.TypeSet && len(rec.Key)+len(rec.Value) > lim.MaxValueSize() {
+			return fmt.Errorf("the journal holds a value of %d bytes for key %q (sequence %d), over this backend's limit of %d "+
+				"(it was written under another backend): start once with that backend so that its storer applies the journal, then switch",
+				len(rec.Value), rec.Key, rec.Seq, lim.MaxValueSize())
+		}
+	}
 }
 
 // checkApplied refuses a journal that ends below what the backend holds:
