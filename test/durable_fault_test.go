@@ -229,3 +229,27 @@ func TestDurableDropPrivileges(t *testing.T) {
 		t.Errorf("start on a root-owned data directory with -u nobody: %v\n%s", err, out)
 	}
 }
+
+// TestSecondSignalExits: a second SIGTERM ends a stop at once. The stop is
+// held up here by a write-through reply whose backend (dynalite, killed)
+// does not answer, with a long --backend-timeout and shutdown grace.
+func TestSecondSignalExits(t *testing.T) {
+	dir := t.TempDir()
+	env := newBackendEnv(t, "dynamodb", dir)
+	s := startDurable(t, dir, append(env.args, "--backend-mode=write-through", "--backend-timeout=10m", "--shutdown-grace=600")...)
+	env.down()
+	if _, err := mustDialMC(t, s).c.Write([]byte("set k 0 0 1\r\nv\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-s.exited:
+		t.Fatal("the first SIGTERM ended a stop that should still be waiting")
+	default:
+	}
+	if err := s.Stop(); err != nil { // the second SIGTERM
+		t.Fatalf("a second SIGTERM: %v", err)
+	}
+}

@@ -96,6 +96,14 @@ func serveMain(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// The first signal starts a graceful stop; a second one takes
+		// the default action and ends the process at once, which the
+		// journal makes as safe as a crash (for a stop held up by a
+		// disk or a database that does not answer).
+		<-ctx.Done()
+		stop()
+	}()
 	return srv.Serve(ctx)
 }
 
