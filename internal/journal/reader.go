@@ -16,6 +16,12 @@ type fileReader struct {
 	f    File
 	sc   *scanner
 	buf  []byte
+	// at: the open segment's records below next have been skipped, so
+	// the scanner stands where record next starts (Position).
+	at bool
+	// closedAt is where the last closed segment ended, the position of
+	// a reader that has not opened the next one yet.
+	closedAt int64
 }
 
 // ReadFrom implements Journal.
@@ -61,6 +67,7 @@ func (r *fileReader) Next(rec *Record) error {
 					segName(r.seg), rec.Seq, r.next, ErrCorrupt)
 			}
 			r.next++
+			r.at = true
 			return nil
 		case errors.Is(err, io.EOF) && !(ok && active):
 			// This segment is finished; the next record is in the next one.
@@ -92,7 +99,7 @@ func (r *fileReader) openSegment() error {
 		f.Close()
 		return fmt.Errorf("journal: %s: %w", name, err)
 	}
-	r.f, r.seg = f, first
+	r.f, r.seg, r.at = f, first, false
 	r.sc = newScanner(f, headerSize, headerSize, r.buf)
 	return nil
 }
@@ -100,6 +107,7 @@ func (r *fileReader) openSegment() error {
 func (r *fileReader) closeSegment() {
 	if r.f != nil {
 		r.f.Close()
+		r.closedAt = r.sc.pos()
 		r.buf = r.sc.buf
 		r.f, r.sc = nil, nil
 	}

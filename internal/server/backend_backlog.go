@@ -37,6 +37,9 @@ func (srv *Server) watchBacklog(ctx context.Context, d *durable, st *storage.Sto
 		}
 		n := backlogBytes(st.Lag())
 		switch full := d.backlogFull.Load(); {
+		case n < 0:
+			// Unknown until the storer has found its place in the journal
+			// (one backend call after start): keep the last decision.
 		case !full && n > limit:
 			d.backlogFull.Store(true)
 			srv.logger.Printf("storage: backlog of %d bytes is over --backlog-limit %d: refusing writes until the backend catches up", n, limit)
@@ -47,15 +50,15 @@ func (srv *Server) watchBacklog(ctx context.Context, d *durable, st *storage.Sto
 	}
 }
 
-// backlogBytes is the journal the backend has not applied yet. The storer
-// estimates it from the average record it applied; before its first batch
-// (a backend down since the start) the journal's size on disk stands in.
+// backlogBytes is the journal the backend has not applied yet, measured
+// between the storer's position and the journal's durable end, or -1 when
+// the storer cannot tell. Neither a per-record estimate nor the journal's
+// size on disk will do: the first missed large values written after small
+// ones, the second refused writes after a restart over a journal that was
+// all applied but not yet truncated.
 func backlogBytes(l storage.Lag) int64 {
 	if l.BacklogRecords == 0 {
 		return 0
 	}
-	if l.BacklogBytes > 0 {
-		return l.BacklogBytes
-	}
-	return max(l.JournalBytes, 0)
+	return l.BacklogBytes
 }

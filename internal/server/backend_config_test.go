@@ -51,15 +51,15 @@ func TestBatchDelay(t *testing.T) {
 }
 
 func TestBacklogBytes(t *testing.T) {
-	f := func(records uint64, estimate, disk, want int64) {
+	f := func(records uint64, bytes, want int64) {
 		t.Helper()
-		l := storage.Lag{BacklogRecords: records, BacklogBytes: estimate, JournalBytes: disk}
+		l := storage.Lag{BacklogRecords: records, BacklogBytes: bytes}
 		if got := backlogBytes(l); got != want {
-			t.Errorf("records %d estimate %d disk %d: %d, want %d", records, estimate, disk, got, want)
+			t.Errorf("records %d bytes %d: %d, want %d", records, bytes, got, want)
 		}
 	}
-	f(0, 0, 1<<20, 0)        // caught up: the journal on disk is not a backlog
-	f(10, 1500, 1<<20, 1500) // the storer's estimate
-	f(10, 0, 1<<20, 1<<20)   // nothing applied yet: the journal's size
-	f(10, 0, -1, 0)          // size unknown
+	f(0, 0, 0)        // caught up
+	f(0, -1, 0)       // caught up, even before the storer found its place
+	f(10, 1500, 1500) // the journal bytes after the storer's position
+	f(10, -1, -1)     // unknown until the storer has found its place
 }

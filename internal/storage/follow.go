@@ -37,6 +37,15 @@ type DirJournal struct {
 	tail    *cursor // finds the newest complete record
 	durable uint64
 	closed  bool
+	// ends are where the records of the segments the tail has finished
+	// end: the files may go on in zeros (journal/zero.go), so their sizes
+	// would overstate BytesAfter by up to a megabyte each.
+	ends []segEnd
+}
+
+type segEnd struct {
+	first uint64
+	end   int64
 }
 
 var _ journal.Journal = (*DirJournal)(nil)
@@ -56,6 +65,7 @@ func OpenDirJournal(dataDir string, poll time.Duration) (*DirJournal, error) {
 		return nil, fmt.Errorf("storage: no journal segments in %s", d.dir)
 	}
 	d.tail = &cursor{dir: d.dir, seq: segs[0].first, tolerateTail: true}
+	d.tail.finished = func(first uint64, end int64) { d.ends = append(d.ends, segEnd{first, end}) } // under d.mu
 	if err := d.refresh(); err != nil {
 		return nil, err
 	}
@@ -131,7 +141,46 @@ func (d *DirJournal) TruncateBelow(seq uint64) error {
 	if seq == 0 {
 		return nil
 	}
+	d.mu.Lock()
+	// A segment whose successor starts at or below seq is all below it: no
+	// reader at seq or later is in it, and BytesAfter needs it no more.
+	for len(d.ends) > 0 {
+		next := d.tail.first
+		if len(d.ends) > 1 {
+			next = d.ends[1].first
+		}
+		if next == d.ends[0].first || next > seq {
+			break
+		}
+		d.ends = d.ends[1:]
+	}
+	d.mu.Unlock()
 	return WriteAppliedMark(d.dataDir, seq-1)
+}
+
+// BytesAfter implements journal.BytesAfterer, up to the newest complete
+// record seen (DurableSeq), with no I/O.
+func (d *DirJournal) BytesAfter(p journal.Position) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var n int64
+	add := func(first uint64, end int64) {
+		switch {
+		case first == p.Segment:
+			n += max(end-max(p.Offset, segHeaderSize), 0)
+		case first > p.Segment:
+			n += end - segHeaderSize
+		}
+	}
+	for _, e := range d.ends {
+		add(e.first, e.end)
+	}
+	// A tail that finished a segment but could not open the next one yet
+	// still stands at the end of the finished one, which ends counts.
+	if k := len(d.ends); d.tail.first != 0 && (k == 0 || d.ends[k-1].first != d.tail.first) {
+		add(d.tail.first, d.tail.off)
+	}
+	return n
 }
 
 // Err implements journal.Journal.
@@ -174,6 +223,14 @@ func (r *dirReader) Next(rec *journal.Record) error {
 }
 
 func (r *dirReader) Close() error { r.c.close(); return nil }
+
+// Position implements journal.Positioner.
+func (r *dirReader) Position() (journal.Position, error) { return r.c.position() }
+
+var (
+	_ journal.Positioner   = (*dirReader)(nil)
+	_ journal.BytesAfterer = (*DirJournal)(nil)
+)
 
 // segFile is one journal segment file.
 type segFile struct {
@@ -240,11 +297,17 @@ type cursor struct {
 	tolerateTail bool
 
 	f     *os.File
-	first uint64 // of the open segment
+	first uint64 // of the open segment, or of the last one closed
 	path  string
 	off   int64 // file offset of buf[r]
 	buf   []byte
 	r, w  int
+	// at: the open segment's records below seq have been skipped, so
+	// off is where record seq starts (position).
+	at bool
+	// finished, when set, is told where the records of each segment the
+	// cursor leaves for the next one end.
+	finished func(first uint64, end int64)
 }
 
 // read decodes the next record into rec.
@@ -268,6 +331,7 @@ func (c *cursor) read(rec *journal.Record) error {
 					c.path, c.off-int64(n), rec.Seq, c.seq, journal.ErrCorrupt)
 			}
 			c.seq++
+			c.at = true
 			return nil
 		}
 		if errors.Is(err, journal.ErrShort) {
@@ -307,6 +371,9 @@ func (c *cursor) read(rec *journal.Record) error {
 		c.w = c.r // stale: the writer may be writing these bytes now
 		switch {
 		case later && end && next == c.seq:
+			if c.finished != nil {
+				c.finished(c.first, c.off)
+			}
 			c.close()
 			continue
 		case later && end:
@@ -375,8 +442,47 @@ func (c *cursor) open() error {
 		f.Close()
 		return fmt.Errorf("storage: journal %s: %w", segs[i].path, err)
 	}
-	c.f, c.first, c.path, c.off, c.r, c.w = f, segs[i].first, segs[i].path, segHeaderSize, 0, 0
+	c.f, c.first, c.path, c.off, c.r, c.w, c.at = f, segs[i].first, segs[i].path, segHeaderSize, 0, 0, false
 	return nil
+}
+
+// position returns where record seq starts, or where the records of its
+// segment end so far. A cursor that has not read yet opens its segment and
+// skips what read would skip, keeping the rest buffered for read.
+func (c *cursor) position() (journal.Position, error) {
+	if c.f == nil {
+		if c.first != 0 {
+			return journal.Position{Segment: c.first, Offset: c.off}, nil // finished; the next not open yet
+		}
+		if err := c.open(); err != nil {
+			return journal.Position{}, err
+		}
+	}
+	var rec journal.Record
+	for !c.at {
+		n, err := journal.DecodeRecord(c.buf[c.r:c.w], &rec)
+		switch {
+		case err == nil && rec.Seq < c.seq:
+			c.r += n
+			c.off += int64(n)
+			continue
+		case err == nil:
+			c.at = true
+			continue
+		case errors.Is(err, journal.ErrShort):
+			got, err := c.fill()
+			if err != nil {
+				return journal.Position{}, err
+			}
+			if got {
+				continue
+			}
+		}
+		// The end of what is written, or damage, which read will report.
+		// Not at: records below seq may yet be written here.
+		break
+	}
+	return journal.Position{Segment: c.first, Offset: c.off}, nil
 }
 
 // laterSegment returns the first sequence of the segment after the open

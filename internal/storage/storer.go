@@ -50,7 +50,8 @@ type Storer struct {
 	done     bool
 	runErr   error
 	samples  []sample // (journal seq, first seen) for the age of the backlog
-	avgBytes float64  // moving average of a record's encoded size
+	posKnown bool     // pos, where the record after applied starts, is known (storer_backlog.go)
+	pos      journal.Position
 	st       StorerStats
 }
 
@@ -153,7 +154,7 @@ type Lag struct {
 	DurableAppliedSeq uint64        // survives a crash; the journal is truncated below it
 	JournalSeq        uint64        // acknowledged in the journal
 	BacklogRecords    uint64        // JournalSeq − AppliedSeq
-	BacklogBytes      int64         // estimated from the average record size
+	BacklogBytes      int64         // journal bytes after the last applied record; -1 when unknown (storer_backlog.go)
 	OldestUnapplied   time.Duration // age of the oldest acknowledged, unapplied write (sampled)
 	JournalBytes      int64         // journal segment bytes on disk; -1 when unknown
 	Stats             StorerStats
@@ -249,9 +250,9 @@ func (s *Storer) Lag() Lag {
 	s.mu.Lock()
 	s.observe(jseq, now)
 	l := Lag{AppliedSeq: s.applied, DurableAppliedSeq: s.durable, JournalSeq: jseq, JournalBytes: -1}
+	pos, posKnown := s.pos, s.posKnown
 	if jseq > s.applied {
 		l.BacklogRecords = jseq - s.applied
-		l.BacklogBytes = int64(float64(l.BacklogRecords) * s.avgBytes)
 		for _, sm := range s.samples {
 			if sm.seq > s.applied {
 				l.OldestUnapplied = now.Sub(sm.t)
@@ -265,6 +266,7 @@ func (s *Storer) Lag() Lag {
 		l.Stats.Retries[k] = v
 	}
 	s.mu.Unlock()
+	l.BacklogBytes = s.backlogBytes(l.BacklogRecords, pos, posKnown)
 	switch j := s.j.(type) {
 	case interface{ Stats() journal.Stats }:
 		l.JournalBytes = j.Stats().SizeOnDisk
@@ -331,6 +333,7 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("storage: storer: read the journal from %d: %w", applied+1, err)
 	}
 	defer rd.Close()
+	s.position(rd)
 	s.truncate(durable)
 
 	br := &batchReader{rd: rd, maxRecords: s.opts.MaxBatchRecords, maxBytes: s.opts.MaxBatchBytes}
@@ -395,16 +398,12 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 			return s.finish(unflushed) // only ctx ends the retries
 		}
 		last := batch[len(batch)-1].Seq
+		pos, posKnown := readerPosition(rd) // the reader stops right after the batch
 		s.mu.Lock()
 		s.applied = last
+		s.pos, s.posKnown = pos, posKnown
 		s.st.Batches++
 		s.st.Records += uint64(len(batch))
-		per := float64(bytes) / float64(len(batch))
-		if s.avgBytes == 0 {
-			s.avgBytes = per
-		} else {
-			s.avgBytes += (per - s.avgBytes) / 8
-		}
 		close(s.changed)
 		s.changed = make(chan struct{})
 		s.mu.Unlock()

@@ -297,18 +297,27 @@ func TestArena(t *testing.T) {
 	}
 }
 
-// TestStorerFollowsDirJournal runs the storer as `petrel storer` does, over
-// journal files another writer keeps appending to.
-func TestStorerFollowsDirJournal(t *testing.T) {
+// followedJournal opens a journal of segSize segments in a new data
+// directory, writes n records to it, and opens a DirJournal over its files,
+// as `petrel storer` follows a server's.
+func followedJournal(t *testing.T, segSize int64, seed uint64, n int) (string, *journal.Local, *writer, *DirJournal) {
+	t.Helper()
 	dataDir := t.TempDir()
-	j := openTestJournal(t, JournalDir(dataDir), 4<<10)
-	defer j.Close()
-	w := newWriter(t, j, 3)
-	w.write(100)
+	j := openTestJournal(t, JournalDir(dataDir), segSize)
+	w := newWriter(t, j, seed)
+	w.write(n)
 	d, err := OpenDirJournal(dataDir, time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dataDir, j, w, d
+}
+
+// TestStorerFollowsDirJournal runs the storer as `petrel storer` does, over
+// journal files another writer keeps appending to.
+func TestStorerFollowsDirJournal(t *testing.T) {
+	dataDir, j, w, d := followedJournal(t, 4<<10, 3, 100)
+	defer j.Close()
 	defer d.Close()
 	p := openTestPebble(t, PebbleDir(dataDir))
 	defer p.Close()
