@@ -31,9 +31,10 @@ import (
 // waits for that delay: a WaitApplied caller (write-through replies,
 // read-through misses) makes the storer apply at once.
 type Storer struct {
-	j    journal.Journal
-	b    Backend
-	opts StorerOptions
+	j      journal.Journal
+	b      Backend
+	opts   StorerOptions
+	errLog logEvery // apply and flush failures
 
 	// waiting counts WaitApplied callers that are blocked; each one also
 	// sends on kick (capacity 1), which wakes a gathering or idle storer.
@@ -442,6 +443,7 @@ func (s *Storer) apply(ctx context.Context, batch []journal.Record) error {
 // shows as counted, logged timeouts rather than a silent stall.
 func (s *Storer) call(ctx context.Context, what func() string, f func(context.Context) error) error {
 	delay := s.opts.RetryBase
+	retries := 0
 	for {
 		callCtx, cancel := ctx, context.CancelFunc(func() {})
 		if s.opts.CallTimeout > 0 {
@@ -450,17 +452,23 @@ func (s *Storer) call(ctx context.Context, what func() string, f func(context.Co
 		err := f(callCtx)
 		cancel()
 		if err == nil {
+			if retries > 0 {
+				s.opts.Logf("storer: %s: done after %d retries", what(), retries)
+			}
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		retries++
 		kind := errorKind(err)
 		s.mu.Lock()
 		s.st.Retries[kind]++
 		s.st.LastApplyError = err.Error()
 		s.mu.Unlock()
-		s.opts.Logf("storer: %s: %v (retrying in about %v)", what(), err, delay)
+		if ok, n := s.errLog.allow(time.Now()); ok {
+			s.opts.Logf("storer: %s: %v (retrying in about %v%s)", what(), err, delay, suppressed(n))
+		}
 		// Full jitter in [delay/2, delay): retries of many storers against
 		// one throttled database spread out instead of arriving together.
 		d := delay/2 + time.Duration(rand.Int64N(int64(delay/2)+1))
@@ -469,6 +477,38 @@ func (s *Storer) call(ctx context.Context, what func() string, f func(context.Co
 		}
 		delay = min(delay*2, s.opts.RetryMax)
 	}
+}
+
+// logEvery rate-limits the storer's error lines: while a backend is down
+// or a disk full, retries every few seconds would fill the log with the
+// same line; the counters (Stats.Retries) keep the exact count.
+type logEvery struct {
+	mu     sync.Mutex
+	last   time.Time
+	hidden int
+}
+
+const storerErrorLogEvery = 30 * time.Second
+
+// allow reports whether a line may be logged now, and how many were held
+// back since the last one.
+func (l *logEvery) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.last.IsZero() && now.Sub(l.last) < storerErrorLogEvery {
+		l.hidden++
+		return false, 0
+	}
+	n := l.hidden
+	l.last, l.hidden = now, 0
+	return true, n
+}
+
+func suppressed(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d more such errors in the last %v", n, storerErrorLogEvery)
 }
 
 func errorKind(err error) string {
@@ -500,7 +540,9 @@ func (s *Storer) flush() bool {
 			s.mu.Lock()
 			s.st.LastFlushError = err.Error()
 			s.mu.Unlock()
-			s.opts.Logf("storer: flush: %v", err)
+			if ok, n := s.errLog.allow(time.Now()); ok {
+				s.opts.Logf("storer: flush: %v%s", err, suppressed(n))
+			}
 			return false
 		}
 		durable = f.DurableAppliedSeq()

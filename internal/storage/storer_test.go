@@ -623,3 +623,21 @@ func TestStorerCutsBatchForWaiter(t *testing.T) {
 		t.Errorf("batches %v: want the first of 25 records (the waiter's), 3000 in all", b.sizes)
 	}
 }
+
+// TestLogEvery: the first error is logged, the next ones within the
+// interval are counted, and the next line logged says how many.
+func TestLogEvery(t *testing.T) {
+	var l logEvery
+	t0 := time.Unix(1000, 0)
+	f := func(at time.Duration, wantOK bool, wantHidden int) {
+		t.Helper()
+		if ok, n := l.allow(t0.Add(at)); ok != wantOK || n != wantHidden {
+			t.Errorf("at %v: %v, %d; want %v, %d", at, ok, n, wantOK, wantHidden)
+		}
+	}
+	f(0, true, 0)
+	f(5*time.Second, false, 0)
+	f(10*time.Second, false, 0)
+	f(storerErrorLogEvery, true, 2)
+	f(storerErrorLogEvery+time.Second, false, 0)
+}
