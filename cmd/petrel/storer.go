@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -43,7 +44,7 @@ func storerMain(args []string) error {
 	}
 	logf := progressLogf(*quiet)
 	opts.Logf = logf
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopContext(logf)
 	defer stop()
 
 	lock, err := storage.LockStorer(*dataDir)
@@ -51,7 +52,18 @@ func storerMain(args []string) error {
 		return err
 	}
 	defer lock.Unlock()
-	p, err := storage.OpenPebble(storage.PebbleDir(*dataDir), storage.PebbleOptions{ErrorLogf: progressLogf(false)})
+	if err := storage.CheckRestore(*dataDir); err != nil {
+		return err
+	}
+	p, err := storage.OpenPebble(storage.PebbleDir(*dataDir), storage.PebbleOptions{
+		ErrorLogf: progressLogf(false),
+		OnFatal: func(msg string) {
+			// As the server does (backend_open.go): a sentence, not a
+			// panic's page of goroutines; the journal keeps everything.
+			fmt.Fprintf(os.Stderr, "petrel storer: STORE FAILED: pebble: %s. Exiting: the journal keeps every record the store lacks; if the disk under %s is full, free space first.\n", msg, *dataDir)
+			os.Exit(1)
+		},
+	})
 	if err != nil {
 		return err
 	}
@@ -67,11 +79,13 @@ func storerMain(args []string) error {
 		defer jl.Unlock()
 		j, err := journal.Open(journal.Options{Dir: storage.JournalDir(*dataDir), Logf: logf})
 		if err != nil {
-			p.Close()
-			return err
+			return errors.Join(err, storage.CloseStore(p))
 		}
 		err = storage.CatchUp(ctx, j, p, opts, logf)
-		return errors.Join(err, j.Close(), p.Close())
+		if errors.Is(err, storage.ErrStoreStuck) {
+			return err // closing the store would wait behind its stuck apply
+		}
+		return errors.Join(err, j.Close(), storage.CloseStore(p))
 	}
 	logf("following %s", storage.JournalDir(*dataDir))
 	j, err := storage.OpenDirJournal(*dataDir, *poll)
@@ -81,8 +95,7 @@ func storerMain(args []string) error {
 		j, err = storage.OpenDirJournal(*dataDir, *poll)
 	}
 	if err != nil {
-		p.Close()
-		return err
+		return errors.Join(err, storage.CloseStore(p))
 	}
 	defer j.Close()
 	target := j.DurableSeq()
@@ -101,12 +114,23 @@ func storerMain(args []string) error {
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	stopping := ctx.Done()
 	for {
 		select {
 		case err := <-errc:
 			l := s.Lag()
 			logf("stopped at applied %d (durable %d), journal at %d", l.AppliedSeq, l.DurableAppliedSeq, l.JournalSeq)
-			return errors.Join(err, p.Close())
+			return errors.Join(err, storage.CloseStore(p))
+		case <-stopping:
+			// Run may be stuck in an Apply that a full disk stalls: the
+			// wait for it is bounded, and a stuck store is left open.
+			err := storage.WaitStorerStopped(errc)
+			if errors.Is(err, storage.ErrStoreStuck) {
+				return err
+			}
+			l := s.Lag()
+			logf("stopped at applied %d (durable %d), journal at %d", l.AppliedSeq, l.DurableAppliedSeq, l.JournalSeq)
+			return errors.Join(err, storage.CloseStore(p))
 		case <-tick.C:
 			l := s.Lag()
 			logf("applied %d, durable %d, journal %d: backlog %d records (~%d bytes, oldest %v), journal on disk %d bytes",
@@ -151,7 +175,7 @@ func snapshotMain(args []string) error {
 		args = fs.Args()[1:]
 	}
 	logf := progressLogf(*quiet)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopContext(logf)
 	defer stop()
 	switch cmd {
 	case "create":
@@ -183,6 +207,49 @@ func snapshotMain(args []string) error {
 	usage()
 	return fmt.Errorf("unknown snapshot command %q", cmd)
 }
+
+// stopContext returns a context that the first SIGINT or SIGTERM cancels.
+// Stopping cleanly can take a while (a store that flushes, a restore that
+// removes its copy, or up to storage.StoreStopTimeout twice for a store
+// stuck on a full disk), so a second signal exits at once: the journal
+// keeps every write the store lacks, and an interrupted restore leaves its
+// marker (storage.CheckRestore). stop undoes the signal handling.
+func stopContext(logf storage.Logf) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			logf("%v: stopping (send it again to exit at once)", sig)
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			fmt.Fprintf(os.Stderr, "petrel: %v again: exiting at once\n", sig)
+			code := 1
+			if s, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(s)
+			}
+			exitNow(code)
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(done)
+			cancel()
+		})
+	}
+}
+
+// exitNow is os.Exit; tests replace it.
+var exitNow = os.Exit
 
 // progressLogf writes timestamped progress lines to stderr.
 func progressLogf(quiet bool) storage.Logf {

@@ -85,6 +85,12 @@ func (srv *Server) openDurable() error {
 	if err != nil {
 		return fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
+	// Under the journal lock, which a restore holds too: a marker seen
+	// here is a restore that did not finish, not one still running.
+	if err := storage.CheckRestore(cfg.DataDir); err != nil {
+		lock.Unlock()
+		return err
+	}
 	j, err := journal.Open(opts)
 	if err != nil {
 		lock.Unlock()

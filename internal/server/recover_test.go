@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -465,5 +467,26 @@ func TestStartBesideStorerTruncatedJournal(t *testing.T) {
 	}
 	if msg := err.Error(); !strings.Contains(msg, "stop the storer") || strings.Contains(msg, "are lost") {
 		t.Errorf("start refused with %q; want the way out, and no word of a loss", msg)
+	}
+}
+
+// TestStartRefusesUnfinishedRestore: a data directory a snapshot restore
+// left unfinished (its marker still there) is refused, naming the way out,
+// rather than served with whatever part of the copy it holds.
+func TestStartRefusesUnfinishedRestore(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "restore.incomplete"), []byte("snapshot: /snaps/one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.MemoryMB = 16
+	cfg.Durable.DataDir = dir
+	srv, err := New(cfg)
+	if err == nil {
+		srv.Shutdown()
+		t.Fatal("the server started on an unfinished restore")
+	}
+	if !errors.Is(err, storage.ErrRestoreIncomplete) || !strings.Contains(err.Error(), "/snaps/one") {
+		t.Errorf("start refused with %v; want ErrRestoreIncomplete naming the snapshot", err)
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"syscall"
 	"time"
 
 	"petrel/internal/journal"
@@ -62,6 +64,10 @@ type Logf func(format string, args ...any)
 // storer (a server with the embedded storer, or `petrel storer`). When no
 // server holds the journal either, it first applies the journal, so the
 // checkpoint is fresh and the journal part short.
+//
+// Asked to stop (ctx) while the store is stuck on its disk, it returns an
+// ErrStoreStuck error within StoreStopTimeout or two, with the store left
+// open: the caller should exit.
 func CreateSnapshot(ctx context.Context, dataDir, out string, logf Logf) (*SnapshotManifest, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -71,24 +77,43 @@ func CreateSnapshot(ctx context.Context, dataDir, out string, logf Logf) (*Snaps
 	}
 	lock, err := LockStorer(dataDir)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: %w (stop the storer, or take the snapshot from a server admin endpoint)", err)
+		// No server command or endpoint takes snapshots: the lock's holder
+		// must stop. A server whose storer runs in a separate process goes
+		// on serving without it; its journal keeps what is not applied.
+		return nil, fmt.Errorf("snapshot: %w: a storer is running on %s (a server's own, or `petrel storer`); "+
+			"stop it and run this again: stop the server, and the snapshot applies its journal first; "+
+			"or, if the server runs beside a separate `petrel storer`, stop only that storer, "+
+			"and the snapshot carries the journal records it has not applied", err, dataDir)
 	}
 	defer lock.Unlock()
-	p, err := OpenPebble(PebbleDir(dataDir), PebbleOptions{Logf: nil})
+	if err := CheckRestore(dataDir); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	p, err := OpenPebble(PebbleDir(dataDir), PebbleOptions{ErrorLogf: logf})
 	if err != nil {
 		return nil, err
 	}
-	defer p.Close()
 	if jl, err := LockJournal(dataDir); err == nil {
 		err = catchUpDir(ctx, dataDir, p, logf)
 		jl.Unlock()
+		if errors.Is(err, ErrStoreStuck) {
+			return nil, err // closing would wait behind the stuck apply
+		}
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(err, CloseStore(p))
 		}
 	} else {
 		logf("journal in use by a server: the snapshot carries its unapplied records")
 	}
-	return WriteSnapshot(ctx, p, JournalDir(dataDir), out, logf)
+	m, err := WriteSnapshot(ctx, p, JournalDir(dataDir), out, logf)
+	if cerr := CloseStore(p); cerr != nil {
+		if err == nil && errors.Is(cerr, ErrStoreStuck) {
+			// The snapshot is whole, but the process must not wait on.
+			return m, cerr
+		}
+		logf("closing the store: %v", cerr)
+	}
+	return m, err
 }
 
 // WriteSnapshot writes a snapshot of an open store and its journal
@@ -111,13 +136,13 @@ func WriteSnapshot(ctx context.Context, p *Pebble, journalDir, out string, logf 
 		return nil, err
 	}
 	m := &SnapshotManifest{Format: SnapshotFormat, Created: time.Now().UTC(), AppliedSeq: seq, Items: items}
-	if err := copyJournalFrom(journalDir, filepath.Join(out, "journal"), seq+1, logf); err != nil {
+	if err := copyJournalFrom(ctx, journalDir, filepath.Join(out, "journal"), seq+1, logf); err != nil {
 		return nil, err
 	}
-	if m.JournalFirst, m.JournalLast, err = checkJournalCopy(filepath.Join(out, "journal"), seq); err != nil {
+	if m.JournalFirst, m.JournalLast, err = checkJournalCopy(ctx, filepath.Join(out, "journal"), seq); err != nil {
 		return nil, fmt.Errorf("snapshot: the copied journal: %w", err)
 	}
-	if m.Files, err = hashTree(out, logf); err != nil {
+	if m.Files, err = hashTree(ctx, out, logf); err != nil {
 		return nil, err
 	}
 	if err := writeManifest(out, m); err != nil {
@@ -143,7 +168,10 @@ func catchUpDir(ctx context.Context, dataDir string, p *Pebble, logf Logf) error
 }
 
 // CatchUp applies j to b up to j's current end, then flushes; progress
-// goes to logf about once a second.
+// goes to logf about once a second. Once ctx is done it waits at most
+// StoreStopTimeout for the storer to stop, then returns an ErrStoreStuck
+// error: b is then stuck (on a full disk, Pebble stalls an Apply until a
+// flush succeeds) and must be left open.
 func CatchUp(ctx context.Context, j journal.Journal, b Backend, opts StorerOptions, logf Logf) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -172,7 +200,10 @@ func CatchUp(ctx context.Context, j journal.Journal, b Backend, opts StorerOptio
 	go func() { errc <- s.Run(ctx) }()
 	werr := s.WaitApplied(ctx, target)
 	cancel()
-	rerr := <-errc
+	rerr := WaitStorerStopped(errc)
+	if errors.Is(rerr, ErrStoreStuck) {
+		return rerr
+	}
 	if werr != nil {
 		return fmt.Errorf("storage: catch up: %w", errors.Join(werr, rerr))
 	}
@@ -181,7 +212,7 @@ func CatchUp(ctx context.Context, j journal.Journal, b Backend, opts StorerOptio
 }
 
 // copyJournalFrom copies the segments holding records from seq on.
-func copyJournalFrom(src, dst string, seq uint64, logf Logf) error {
+func copyJournalFrom(ctx context.Context, src, dst string, seq uint64, logf Logf) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
@@ -199,7 +230,7 @@ func copyJournalFrom(src, dst string, seq uint64, logf Logf) error {
 		}
 	}
 	for _, s := range segs[from:] {
-		if err := copyFile(s.path, filepath.Join(dst, filepath.Base(s.path)), logf); err != nil {
+		if _, err := copyFile(ctx, s.path, filepath.Join(dst, filepath.Base(s.path)), logf, nil); err != nil {
 			return err
 		}
 	}
@@ -210,7 +241,7 @@ func copyJournalFrom(src, dst string, seq uint64, logf Logf) error {
 // that it continues from applied: its first record is at most applied+1.
 // A torn last record (copied mid-write) is allowed; journal recovery cuts
 // it on restore.
-func checkJournalCopy(dir string, applied uint64) (first, last uint64, err error) {
+func checkJournalCopy(ctx context.Context, dir string, applied uint64) (first, last uint64, err error) {
 	segs, err := listSegmentFiles(dir)
 	if err != nil || len(segs) == 0 {
 		return 0, 0, err
@@ -223,7 +254,12 @@ func checkJournalCopy(dir string, applied uint64) (first, last uint64, err error
 	defer c.close()
 	var r journal.Record
 	last = first - 1
-	for {
+	for n := 0; ; n++ {
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return 0, 0, err
+			}
+		}
 		err := c.read(&r)
 		if errors.Is(err, io.EOF) {
 			break
@@ -253,7 +289,7 @@ func VerifySnapshot(ctx context.Context, snapDir string, logf Logf) (*SnapshotMa
 	if err != nil {
 		return nil, err
 	}
-	files, err := hashTree(snapDir, logf)
+	files, err := hashTree(ctx, snapDir, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +323,7 @@ func VerifySnapshot(ctx context.Context, snapDir string, logf Logf) (*SnapshotMa
 		return nil, fmt.Errorf("snapshot verify: %w", err)
 	}
 	defer os.RemoveAll(twin)
-	if err := linkOrCopyTree(filepath.Join(snapDir, "pebble"), twin); err != nil {
+	if err := linkOrCopyTree(ctx, filepath.Join(snapDir, "pebble"), twin); err != nil {
 		return nil, err
 	}
 	p, err := OpenPebble(twin, PebbleOptions{ReadOnly: true, CacheBytes: 8 << 20})
@@ -312,7 +348,7 @@ func VerifySnapshot(ctx context.Context, snapDir string, logf Logf) (*SnapshotMa
 		return nil, fmt.Errorf("snapshot %s: the checkpoint holds %d items, the manifest says %d", snapDir, items, m.Items)
 	}
 	logf("checkpoint: applied sequence %d, %d items", applied, items)
-	first, last, err := checkJournalCopy(filepath.Join(snapDir, "journal"), m.AppliedSeq)
+	first, last, err := checkJournalCopy(ctx, filepath.Join(snapDir, "journal"), m.AppliedSeq)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot %s: %w", snapDir, err)
 	}
@@ -326,6 +362,10 @@ func VerifySnapshot(ctx context.Context, snapDir string, logf Logf) (*SnapshotMa
 // RestoreSnapshot verifies snapDir and makes dataDir hold it. dataDir must
 // be empty or missing unless force is set; then its storage and journal
 // are replaced (both locks are taken first, so no process is using it).
+// The copy is staged inside dataDir and swapped in once complete, under a
+// marker that CheckRestore reports if the restore dies (restore_marker.go):
+// a restore that fails leaves either the old data as it was or a
+// directory that nothing will start on.
 func RestoreSnapshot(ctx context.Context, snapDir, dataDir string, force bool, logf Logf) error {
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -347,28 +387,39 @@ func RestoreSnapshot(ctx context.Context, snapDir, dataDir string, force bool, l
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer sl.Unlock()
-	for _, p := range []string{PebbleDir(dataDir), JournalDir(dataDir), filepath.Join(dataDir, appliedMark)} {
-		if err := os.RemoveAll(p); err != nil {
-			return fmt.Errorf("restore: %w", err)
+	snapAbs, err := filepath.Abs(snapDir)
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	earlier := CheckRestore(dataDir) != nil
+	if err := writeRestoreMarker(dataDir, snapAbs); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	// Leftovers of a restore that died: its copy, and old data it had
+	// moved aside, which --force gives up.
+	staging := filepath.Join(dataDir, restoreStaging)
+	if err := errors.Join(os.RemoveAll(staging), os.RemoveAll(filepath.Join(dataDir, restoreOld))); err != nil {
+		return fmt.Errorf("restore: %w%s", err, abandonRestore(dataDir, earlier))
+	}
+	if err := stageSnapshot(ctx, snapDir, staging, m, logf); err != nil {
+		state := abandonRestore(dataDir, earlier)
+		if errors.Is(err, syscall.ENOSPC) && force {
+			state += " (the old data stays until the new copy is complete, so the disk must hold both: " +
+				"if it cannot, move the old data aside and restore into an empty directory)"
 		}
+		return fmt.Errorf("restore: %w%s", err, state)
 	}
-	logf("restoring the checkpoint")
-	if err := copyTree(filepath.Join(snapDir, "pebble"), PebbleDir(dataDir), logf); err != nil {
-		return fmt.Errorf("restore: %w", err)
+	marked := &restoreIncompleteError{dataDir: dataDir, snap: snapAbs}
+	if err := swapIn(dataDir, staging); err != nil {
+		return fmt.Errorf("restore: %w; %w", err, marked)
 	}
-	if err := copyTree(filepath.Join(snapDir, "journal"), JournalDir(dataDir), logf); err != nil {
-		return fmt.Errorf("restore: %w", err)
+	// The new data is in place and synced: now the old can go, and then
+	// the marker.
+	if err := errors.Join(os.RemoveAll(filepath.Join(dataDir, restoreOld)), os.RemoveAll(staging)); err != nil {
+		return fmt.Errorf("restore: removing the old data: %w; %w", err, marked)
 	}
-	if m.JournalFirst == 0 && m.AppliedSeq > 0 {
-		// No journal came with it: start one after the checkpoint, so that
-		// new writes get sequences above every stored version.
-		name := filepath.Join(JournalDir(dataDir), fmt.Sprintf("%020d%s", m.AppliedSeq+1, segSuffix))
-		if err := writeFileSync(name, segmentHeader(m.AppliedSeq+1)); err != nil {
-			return fmt.Errorf("restore: %w", err)
-		}
-	}
-	if err := errors.Join(syncDir(JournalDir(dataDir)), syncDir(PebbleDir(dataDir)), syncDir(dataDir)); err != nil {
-		return fmt.Errorf("restore: %w", err)
+	if err := removeRestoreMarker(dataDir); err != nil {
+		return fmt.Errorf("restore: %w; %w", err, marked)
 	}
 	logf("restored %s into %s: applied sequence %d, %d items, journal to %d", snapDir, dataDir, m.AppliedSeq, m.Items, m.JournalLast)
 	return nil
@@ -431,14 +482,21 @@ func readManifest(dir string) (*SnapshotManifest, error) {
 	return &m, nil
 }
 
+// copyChunk is how much copyFile and hashFile move between looks at ctx:
+// a signal is heeded within a few MiB, not at the end of a large sstable.
+const copyChunk = 4 << 20
+
 // hashTree hashes every regular file under root except the manifest and
 // verification twins, in path order.
-func hashTree(root string, logf Logf) ([]SnapshotFile, error) {
+func hashTree(ctx context.Context, root string, logf Logf) ([]SnapshotFile, error) {
 	var files []SnapshotFile
 	var total int64
 	next := int64(256 << 20)
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(root, path)
@@ -451,17 +509,11 @@ func hashTree(root string, logf Logf) ([]SnapshotFile, error) {
 		if rel == manifestName {
 			return nil
 		}
-		f, err := os.Open(path)
+		n, sum, err := hashFile(ctx, path)
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, f)
-		if err != nil {
-			return err
-		}
-		files = append(files, SnapshotFile{Path: filepath.ToSlash(rel), Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+		files = append(files, SnapshotFile{Path: filepath.ToSlash(rel), Size: n, SHA256: sum})
 		if total += n; total >= next {
 			next += 256 << 20
 			logf("hashed %d MiB", total>>20)
@@ -475,49 +527,61 @@ func hashTree(root string, logf Logf) ([]SnapshotFile, error) {
 	return files, nil
 }
 
-func copyTree(src, dst string, logf Logf) error {
-	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return err
-	}
-	ents, err := os.ReadDir(src)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
+func hashFile(ctx context.Context, path string) (int64, string, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return err
+		return 0, "", err
 	}
-	for _, e := range ents {
-		if e.IsDir() {
-			if err := copyTree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), logf); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := copyFile(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), logf); err != nil {
-			return err
-		}
+	defer f.Close()
+	h := sha256.New()
+	n, err := copyCtx(ctx, h, f)
+	if err != nil {
+		return 0, "", err
 	}
-	return syncDir(dst)
+	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func linkOrCopyTree(src, dst string) error {
+// copyCtx is io.Copy in copyChunk pieces, stopping once ctx is done. Each
+// piece is an io.CopyN, so that file to file it still goes through
+// copy_file_range.
+func copyCtx(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		c, err := io.CopyN(w, r, copyChunk)
+		n += c
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+func linkOrCopyTree(ctx context.Context, src, dst string) error {
 	ents, err := os.ReadDir(src)
 	if err != nil {
 		return err
 	}
 	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		s, d := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
 		if e.IsDir() {
 			if err := os.MkdirAll(d, 0o755); err != nil {
 				return err
 			}
-			if err := linkOrCopyTree(s, d); err != nil {
+			if err := linkOrCopyTree(ctx, s, d); err != nil {
 				return err
 			}
 			continue
 		}
 		if os.Link(s, d) != nil {
-			if err := copyFile(s, d, nil); err != nil {
+			if _, err := copyFile(ctx, s, d, nil, nil); err != nil {
 				return err
 			}
 		}
@@ -525,17 +589,23 @@ func linkOrCopyTree(src, dst string) error {
 	return nil
 }
 
-func copyFile(src, dst string, logf Logf) error {
+// copyFile copies src to a new file dst and syncs it; with h, it hashes
+// what it copies as well.
+func copyFile(ctx context.Context, src, dst string, logf Logf, h hash.Hash) (int64, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer in.Close()
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	n, err := io.Copy(out, in)
+	var w io.Writer = out
+	if h != nil {
+		w = io.MultiWriter(out, h)
+	}
+	n, err := copyCtx(ctx, w, in)
 	if err == nil {
 		err = out.Sync()
 	}
@@ -543,12 +613,12 @@ func copyFile(src, dst string, logf Logf) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
+		return n, fmt.Errorf("copy %s: %w", src, err)
 	}
 	if logf != nil && n >= 64<<20 {
 		logf("copied %s (%d MiB)", filepath.Base(src), n>>20)
 	}
-	return nil
+	return n, nil
 }
 
 func writeFileSync(name string, data []byte) error {
