@@ -268,34 +268,22 @@ func (srv *Server) closeBacking(b *backing) {
 	}
 	if b.done != nil {
 		b.cancel()
-		if !srv.waitStore(b.done, "stop the storer") {
+		stopped := make(chan error, 1)
+		go func() { <-b.done; stopped <- nil }()
+		if err := storage.WaitStorerStopped(stopped); err != nil {
+			srv.logger.Printf("%v", err)
 			return
 		}
 	}
 	if b.store != nil {
-		closed := make(chan struct{})
-		go func() {
-			defer close(closed)
-			if err := b.store.Close(); err != nil {
-				srv.logger.Printf("closing the store: %v; the journal keeps every write the store lacks, and the next start replays them", err)
-			}
-		}()
-		if !srv.waitStore(closed, "close the store") {
+		err := storage.CloseStore(b.store)
+		if errors.Is(err, storage.ErrStoreStuck) {
+			srv.logger.Printf("%v", err)
 			return
+		}
+		if err != nil {
+			srv.logger.Printf("closing the store: %v; the journal keeps every write the store lacks, and the next start replays them", err)
 		}
 	}
 	_ = b.lock.Unlock()
-}
-
-// storeStopTimeout bounds each of closeBacking's waits.
-var storeStopTimeout = 30 * time.Second
-
-func (srv *Server) waitStore(done <-chan struct{}, what string) bool {
-	select {
-	case <-done:
-		return true
-	case <-time.After(storeStopTimeout):
-		srv.logger.Printf("STORE STUCK: could not %s within %v (a full or failing disk, or a database that does not answer?); exiting without it: the journal keeps every write the store lacks, and the next start replays them", what, storeStopTimeout)
-		return false
-	}
 }

@@ -376,8 +376,8 @@ func (stuckStore) Close() error { select {} }
 // TestCloseBackingBounded: shutdown does not wait forever for a storer or a
 // store that cannot stop; it gives up after storeStopTimeout and says why.
 func TestCloseBackingBounded(t *testing.T) {
-	defer func(d time.Duration) { storeStopTimeout = d }(storeStopTimeout)
-	storeStopTimeout = 50 * time.Millisecond
+	defer func(d time.Duration) { storage.StoreStopTimeout = d }(storage.StoreStopTimeout)
+	storage.StoreStopTimeout = 50 * time.Millisecond
 	f := func(b *backing, want string) {
 		t.Helper()
 		var buf bytes.Buffer

@@ -26,7 +26,7 @@ var StoreStopTimeout = 30 * time.Second
 var ErrStoreStuck = errors.New("STORE STUCK")
 
 func storeStuck(what string) error {
-	return fmt.Errorf("%w: could not %s within %v (a full or failing disk?); exiting without it: "+
+	return fmt.Errorf("%w: could not %s within %v (a full or failing disk, or a database that does not answer?); exiting without it: "+
 		"the journal keeps every write the store lacks, and the next run replays them", ErrStoreStuck, what, StoreStopTimeout)
 }
 
