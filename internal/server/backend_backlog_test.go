@@ -34,9 +34,13 @@ func (b *lagBackend) AppliedSeq(context.Context) (uint64, error) { return b.appl
 
 // runBacklog runs a storer of srv's journal into be, and the backlog
 // watcher over it with limit, until the returned stop.
-func runBacklog(t *testing.T, srv *Server, be storage.Backend, limit int64) (*storage.Storer, func()) {
+func runBacklog(t *testing.T, srv *Server, be storage.Backend, limit int64, hint ...*uint64) (*storage.Storer, func()) {
 	t.Helper()
-	st := storage.NewStorer(srv.dur.j, be, storage.StorerOptions{RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, CPUShare: 1})
+	opts := storage.StorerOptions{RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, CPUShare: 1}
+	if len(hint) > 0 {
+		opts.AppliedHint = hint[0]
+	}
+	st := storage.NewStorer(srv.dur.j, be, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -152,14 +156,38 @@ func TestBacklogLimitAfterRestart(t *testing.T) {
 	}
 }
 
-// TestBacklogBytesUnknown: a backlog the storer cannot measure yet is
-// reported as such, for the watcher to keep its decision, not taken as 0
-// or as the journal's size.
-func TestBacklogBytesUnknown(t *testing.T) {
-	if n := backlogBytes(storage.Lag{BacklogRecords: 3, BacklogBytes: -1, JournalBytes: 20 << 20}); n != -1 {
-		t.Errorf("unknown: %d", n)
+// deadBackend answers nothing: a database down since the server started.
+type deadBackend struct{ storage.Backend }
+
+func (deadBackend) Apply(context.Context, []journal.Record) error {
+	return errors.New("connection refused")
+}
+func (deadBackend) AppliedSeq(context.Context) (uint64, error) {
+	return 0, errors.New("connection refused")
+}
+
+// TestBacklogLimitBackendDownAtStart: a storer that cannot read the
+// backend's applied sequence (down since the start) still measures the
+// backlog, from the sequence the server read when it opened the backend,
+// so the limit holds. Without that it was unknown, and 2 MB went past a
+// 256 KiB limit.
+func TestBacklogLimitBackendDownAtStart(t *testing.T) {
+	srv := newDurableServer(t, t.TempDir())
+	var opened uint64 // what the server read at open: nothing applied
+	runBacklog(t, srv, deadBackend{}, 256<<10, &opened)
+	refused := false
+	for i := 0; i < 20 && !refused; i++ {
+		r := setValue(t, srv, fmt.Sprintf("big%d", i), 100<<10)
+		switch {
+		case r == refusedReply:
+			refused = true
+		case r != "STORED":
+			t.Fatalf("set: %q", r)
+		default:
+			time.Sleep(2 * backlogPoll) // let the watcher see it
+		}
 	}
-	if n := backlogBytes(storage.Lag{BacklogRecords: 3, BacklogBytes: 150, JournalBytes: 20 << 20}); n != 150 {
-		t.Errorf("3 records of 50 bytes in a 20 MB journal: %d", n)
+	if !refused {
+		t.Fatal("2 MB written past a 256 KiB backlog limit with the backend down since the start")
 	}
 }

@@ -138,7 +138,10 @@ func (srv *Server) openDurable() error {
 	go func() {
 		defer close(d.loading)
 		if err := load(); err != nil && (errors.Is(err, errShuttingDown) || srv.closing.Load()) {
+			// warming stays set: every later miss defers, finds the load
+			// over and aborted, and fails, as the ones waiting now do.
 			d.loadAborted.Store(true)
+			return
 		} else if err != nil {
 			srv.logger.Printf("warm-up failed, serving with what was loaded: %v", err)
 		}

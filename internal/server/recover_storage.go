@@ -30,6 +30,7 @@ type backing struct {
 	lock     *storage.Lock                  // the storer lock, when the storer runs here
 	store    storage.Backend                // open while the storer runs here
 	storer   atomic.Pointer[storage.Storer] // set once it runs
+	applied  uint64                         // the store's applied sequence when opened
 	external bool                           // another process runs the storer
 
 	cancel context.CancelFunc
@@ -51,7 +52,9 @@ func (srv *Server) openBacking(d *durable) (*backing, storage.Backend, uint64, e
 			srv.logger.Printf("storage: cannot open the backend read-only (%v); warming from the journal alone", err)
 			return b, nil, 0, nil
 		}
-		applied, _ := p.AppliedSeq(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Backend.timeout())
+		applied, _ := p.AppliedSeq(ctx)
+		cancel()
 		return b, p, applied, nil
 	case err != nil:
 		return nil, nil, 0, err
@@ -63,7 +66,10 @@ func (srv *Server) openBacking(d *durable) (*backing, storage.Backend, uint64, e
 		return nil, nil, 0, err
 	}
 	b.store = p
-	applied, err := p.AppliedSeq(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Backend.timeout())
+	applied, err := p.AppliedSeq(ctx)
+	cancel()
+	b.applied = applied
 	if err == nil {
 		err = checkJournalFits(d.j, applied, p)
 	}
@@ -225,7 +231,7 @@ func (srv *Server) startStorer(d *durable, b *backing) {
 		}()
 		return
 	}
-	opts := storage.StorerOptions{Logf: srv.logger.Printf}
+	opts := storage.StorerOptions{Logf: srv.logger.Printf, AppliedHint: &b.applied}
 	if d.cfg.Backend.kind() != BackendPebble {
 		opts.CallTimeout = d.cfg.Backend.timeout()
 	}

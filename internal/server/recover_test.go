@@ -422,6 +422,10 @@ func TestDeferredRequestAfterAbortedLoad(t *testing.T) {
 	if r := <-got; r != "SERVER_ERROR journal closed: shutting down\r\n" {
 		t.Errorf("add waiting on an aborted load: %q", r)
 	}
+	// So do requests that come after it (the load leaves warming set).
+	if r := runText(t, srv, "get k\r\nadd k 0 0 1\r\nx\r\n"); r != "SERVER_ERROR journal closed: shutting down\r\nSERVER_ERROR journal closed: shutting down\r\n" {
+		t.Errorf("get and add after an aborted load: %q", r)
+	}
 	if last := d.j.LastSeq(); last != 0 {
 		t.Errorf("the journal ends at %d: the add was journaled", last)
 	}

@@ -81,9 +81,14 @@ func TestPebbleFlushOnFullDisk(t *testing.T) {
 	if n := attempts.Load() - before; n > 40 {
 		t.Errorf("%d flush attempts in 2 s on a full disk: the retries do not back off", n)
 	}
-	// A second Flush waits for the same flush, not a new one.
+	// A second Flush waits for the same flush, not a new one: each
+	// AsyncFlush would queue another memtable.
+	memtables := p.db.Metrics().MemTable.Count
 	if err := flushWithin(t, p, time.Minute); err == nil {
 		t.Fatal("Flush on a still-full disk succeeded")
+	}
+	if n := p.db.Metrics().MemTable.Count; n != memtables {
+		t.Errorf("a second Flush on a full disk took the memtables from %d to %d: it asked for a new flush", memtables, n)
 	}
 
 	fail.Store(false)

@@ -85,6 +85,12 @@ type StorerOptions struct {
 	CPUShare  float64
 	RetryBase time.Duration // first backoff after a failed Apply; default 10 ms
 	RetryMax  time.Duration // backoff cap; default 5 s
+	// AppliedHint, when set, is the backend's applied sequence as the
+	// caller last read it. Run measures the backlog from there until it
+	// has read the sequence itself, which takes a backend call that may
+	// fail for as long as the backend is down: meanwhile the backlog must
+	// not go unmeasured, or --backlog-limit would not hold.
+	AppliedHint *uint64
 	// CallTimeout is the deadline of each Apply and AppliedSeq call; one
 	// that passes it is retried, counted as a "timeout". 0: none (Pebble,
 	// whose calls do not block on a network).
@@ -310,6 +316,15 @@ func (s *Storer) Run(ctx context.Context) (err error) {
 		s.changed = make(chan struct{})
 		s.mu.Unlock()
 	}()
+	if h := s.opts.AppliedHint; h != nil && *h <= s.j.DurableSeq() {
+		if rd, err := s.j.ReadFrom(*h + 1); err == nil {
+			s.mu.Lock()
+			s.applied = *h
+			s.mu.Unlock()
+			s.position(rd)
+			rd.Close()
+		}
+	}
 	var applied uint64
 	err = s.call(ctx, func() string { return "read the applied sequence" }, func(ctx context.Context) (err error) {
 		applied, err = s.b.AppliedSeq(ctx)
