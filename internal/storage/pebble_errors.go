@@ -21,9 +21,10 @@ import (
 // successful flush or compaction resets it. The pause runs on Pebble's
 // background goroutine, for a flush with DB.mu held: commits and metrics
 // wait for it, reads do not, and nothing waits longer than one pause. The
-// log gets the first error and then a count every bgErrorLogEvery. And
-// every error wakes waitFlush, so that Pebble.Flush returns the error
-// instead of waiting for a flush that may never succeed.
+// log gets the first error and then a count every errorLogEvery (logEvery,
+// as the storer's retries). And every error wakes waitFlush, so that
+// Pebble.Flush returns the error instead of waiting for a flush that may
+// never succeed.
 type bgErrors struct {
 	logf func(string, ...any)
 
@@ -31,14 +32,10 @@ type bgErrors struct {
 	consecutive int
 	last        error
 	notify      chan struct{} // closed, and replaced, on each error
-	logged      time.Time     // when an error was last logged
-	unlogged    int           // errors since
+	log         logEvery
 }
 
-const (
-	bgErrorMaxPause = 500 * time.Millisecond
-	bgErrorLogEvery = 30 * time.Second
-)
+const bgErrorMaxPause = 500 * time.Millisecond
 
 func newBGErrors(logf func(string, ...any)) *bgErrors {
 	return &bgErrors{logf: logf, notify: make(chan struct{})}
@@ -68,21 +65,9 @@ func (e *bgErrors) report(err error) {
 	close(e.notify)
 	e.notify = make(chan struct{})
 	pause := min(time.Millisecond<<min(e.consecutive-1, 20), bgErrorMaxPause)
-	var msg string
-	var n int
-	if now := time.Now(); now.Sub(e.logged) >= bgErrorLogEvery {
-		n, msg = e.unlogged, err.Error()
-		e.logged, e.unlogged = now, 0
-	} else {
-		e.unlogged++
-	}
 	e.mu.Unlock()
-	if msg != "" && e.logf != nil {
-		if n > 0 {
-			e.logf("pebble: background error (and %d more since the last report; retrying with backoff): %s", n, msg)
-		} else {
-			e.logf("pebble: background error (retrying with backoff): %s", msg)
-		}
+	if ok, n := e.log.allow(time.Now()); ok && e.logf != nil {
+		e.logf("pebble: background error (retrying with backoff): %v%s", err, suppressed(n))
 	}
 	time.Sleep(pause)
 }

@@ -33,28 +33,23 @@ func storeStuck(what string) error {
 // WaitStorerStopped waits, at most StoreStopTimeout, for a storer that was
 // asked to stop (its ctx cancelled) to return its error on errc; after
 // that it returns an ErrStoreStuck error, and the store must be left open.
-func WaitStorerStopped(errc <-chan error) error {
-	t := time.NewTimer(StoreStopTimeout)
-	defer t.Stop()
-	select {
-	case err := <-errc:
-		return err
-	case <-t.C:
-		return storeStuck("stop the storer")
-	}
-}
+func WaitStorerStopped(errc <-chan error) error { return waitBounded(errc, "stop the storer") }
 
 // CloseStore closes b, waiting at most StoreStopTimeout; after that it
 // returns an ErrStoreStuck error and leaves the Close running.
 func CloseStore(b Backend) error {
 	done := make(chan error, 1)
 	go func() { done <- b.Close() }()
+	return waitBounded(done, "close the store")
+}
+
+func waitBounded(errc <-chan error, what string) error {
 	t := time.NewTimer(StoreStopTimeout)
 	defer t.Stop()
 	select {
-	case err := <-done:
+	case err := <-errc:
 		return err
 	case <-t.C:
-		return storeStuck("close the store")
+		return storeStuck(what)
 	}
 }

@@ -494,38 +494,6 @@ func (s *Storer) call(ctx context.Context, what func() string, f func(context.Co
 	}
 }
 
-// logEvery rate-limits the storer's error lines: while a backend is down
-// or a disk full, retries every few seconds would fill the log with the
-// same line; the counters (Stats.Retries) keep the exact count.
-type logEvery struct {
-	mu     sync.Mutex
-	last   time.Time
-	hidden int
-}
-
-const storerErrorLogEvery = 30 * time.Second
-
-// allow reports whether a line may be logged now, and how many were held
-// back since the last one.
-func (l *logEvery) allow(now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.last.IsZero() && now.Sub(l.last) < storerErrorLogEvery {
-		l.hidden++
-		return false, 0
-	}
-	n := l.hidden
-	l.last, l.hidden = now, 0
-	return true, n
-}
-
-func suppressed(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return fmt.Sprintf("; %d more such errors in the last %v", n, storerErrorLogEvery)
-}
-
 func errorKind(err error) string {
 	var k ErrorKinder
 	switch {

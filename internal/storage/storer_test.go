@@ -638,6 +638,6 @@ func TestLogEvery(t *testing.T) {
 	f(0, true, 0)
 	f(5*time.Second, false, 0)
 	f(10*time.Second, false, 0)
-	f(storerErrorLogEvery, true, 2)
-	f(storerErrorLogEvery+time.Second, false, 0)
+	f(errorLogEvery, true, 2)
+	f(errorLogEvery+time.Second, false, 0)
 }
