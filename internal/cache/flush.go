@@ -19,7 +19,11 @@ package cache
 // CAS, so an item stored by a Do that saw now > at lies above the mark and
 // survives, and one stored before lies below it. Maintain (whole-segment
 // expiry) converts it the same way. The conversion takes flushMu, so two
-// callers cannot record different marks.
+// callers cannot record different marks. With durability the server
+// journals the conversion as an immediate flush ("the bite",
+// server/flush_bite.go) and applies it with FlushBelow at the bite's
+// sequence; a conversion made here first, at a lower mark, is raised by
+// it, so memory ends up dropping exactly what the journal drops.
 //
 // Limits, as in memcached's CAS test: an item stored after a flush with a
 // kept CAS below the flush's mark (a CAS from before the flush, such as a
@@ -110,6 +114,32 @@ func (c *Cache) FlushBelow(now int64, mark uint64) {
 	f.mark, f.at = max(f.mark, mark), 0
 	c.noteCAS(mark)
 	c.flush.Store(&f)
+}
+
+// RewindCAS forgets the CAS values above seq. The durability layer calls
+// it when a failed journal resumes and hands out the sequences above seq
+// again, once every item holding one of them has been dropped: new items
+// then carry CAS values at or below the old high-water mark, and a flush
+// mark above seq+1 (a flush whose record was lost, or a delayed flush
+// converted at a lost CAS) would read them as flushed. Every item such a
+// mark covered that is left has a CAS at or below seq, so seq+1 still
+// covers it. A delayed flush not yet due stays pending. It returns the
+// flush mark it found (0 for none): one above seq says that memory flushed
+// past what the caller's records up to seq account for.
+func (c *Cache) RewindCAS(seq uint64) uint64 {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	if c.cas.Load() > seq && seq < casOrderLimit {
+		c.cas.Store(seq)
+	}
+	f := c.flush.Load()
+	if f == nil {
+		return 0
+	}
+	if f.mark > seq+1 {
+		c.flush.Store(&flushState{mark: seq + 1, at: f.at})
+	}
+	return f.mark
 }
 
 // casOrderLimit bounds the CAS values that move the high-water mark, so

@@ -17,6 +17,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		{Seq: 2, Type: TypeDelete, Key: []byte("foo")},
 		{Seq: 3, Type: TypeTouch, Key: []byte("foo"), Exptime: 5},
 		{Seq: 4, Type: TypeFlushAll, At: 7, groupEnd: true, groupFirst: 1},
+		{Seq: 5, Type: TypeFlushAll, At: 9, Delayed: true},
 	} {
 		f.Add(AppendRecord(nil, &r))
 	}

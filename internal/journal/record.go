@@ -19,7 +19,9 @@ const (
 	TypeDelete Type = 2
 	// TypeTouch sets Key's absolute Exptime.
 	TypeTouch Type = 3
-	// TypeFlushAll invalidates every item stored at or before At.
+	// TypeFlushAll invalidates every item stored at or before At. With
+	// Delayed set it is a flush_all N (taking effect at At); without, an
+	// immediate flush (At is the time it was run).
 	TypeFlushAll Type = 4
 )
 
@@ -49,6 +51,13 @@ type Record struct {
 	Exptime int64  // Set, Touch: absolute unix seconds, 0 = never
 	CAS     uint64 // Set: the item's CAS; Append uses Seq when it is 0
 	At      int64  // FlushAll: absolute unix seconds
+	// Delayed marks a FlushAll that takes effect at At rather than at
+	// its own sequence (flush_all N). Recovery needs it to tell a delayed
+	// flush that came due while the server was down, which must take
+	// everything written up to its deadline, from an immediate one. It is
+	// a bit of the kind byte (delayedFlag); segments of format version 1
+	// never set it, so their flush records are ambiguous.
+	Delayed bool
 
 	// groupEnd is set on the last record written before an fsync, and
 	// groupFirst then holds the first sequence that fsync covered. They let
@@ -68,6 +77,8 @@ const (
 	touchFixed   = bodyFixed + 8 + 2             // exptime keylen
 	flushFixed   = bodyFixed + 8                 // at
 	groupEndFlag = 0x80
+	delayedFlag  = 0x40 // FlushAll only (format version 2)
+	kindFlags    = groupEndFlag | delayedFlag
 	groupTrailer = 8 // group-end records end with the group's first seq
 
 	// MaxKeyLen and MaxValueLen bound what one record can hold.
@@ -117,6 +128,9 @@ func validate(r *Record) error {
 	default:
 		return fmt.Errorf("journal: unknown record type %d", uint8(r.Type))
 	}
+	if r.Delayed && r.Type != TypeFlushAll {
+		return fmt.Errorf("journal: a %v record cannot be delayed", r.Type)
+	}
 	if len(r.Key) > MaxKeyLen {
 		return fmt.Errorf("journal: key of %d bytes exceeds %d", len(r.Key), MaxKeyLen)
 	}
@@ -139,6 +153,9 @@ func AppendRecord(dst []byte, r *Record) []byte {
 	kind := uint8(r.Type)
 	if r.groupEnd {
 		kind |= groupEndFlag
+	}
+	if r.Delayed {
+		kind |= delayedFlag
 	}
 	body[8] = kind
 	p := body[bodyFixed:]
@@ -218,7 +235,13 @@ func DecodeRecord(b []byte, r *Record) (int, error) {
 	}
 	body := f[frameHeader:]
 	*r = Record{Seq: binary.LittleEndian.Uint64(body[0:])}
-	r.Type = Type(body[8] &^ groupEndFlag)
+	r.Type = Type(body[8] &^ kindFlags)
+	if body[8]&delayedFlag != 0 {
+		if r.Type != TypeFlushAll {
+			return 0, errDelayed
+		}
+		r.Delayed = true
+	}
 	p := body[bodyFixed:]
 	if body[8]&groupEndFlag != 0 {
 		if len(p) < groupTrailer {
@@ -283,4 +306,5 @@ var (
 	errFlushLen  error = corruptError("flush_all length")
 	errBadType   error = corruptError("unknown type")
 	errTrailer   error = corruptError("short group trailer")
+	errDelayed   error = corruptError("delayed flag on a record that is not a flush_all")
 )

@@ -36,13 +36,15 @@ func TestRecordRoundTrip(t *testing.T) {
 	f("delete empty key", Record{Seq: 5, Type: TypeDelete})
 	f("touch", Record{Seq: 6, Type: TypeTouch, Key: []byte("t"), Exptime: 1234567890})
 	f("flush_all", Record{Seq: 7, Type: TypeFlushAll, At: 1700000300})
+	f("flush_all delayed", Record{Seq: 7, Type: TypeFlushAll, At: 1700000300, Delayed: true})
+	f("flush_all delayed, group end", Record{Seq: 9, Type: TypeFlushAll, At: 5, Delayed: true, groupEnd: true, groupFirst: 9})
 	f("group end", Record{Seq: 8, Type: TypeDelete, Key: []byte("x"), groupEnd: true, groupFirst: 3})
 }
 
 func equalRecords(a, b *Record) bool {
 	return a.Seq == b.Seq && a.Type == b.Type && bytes.Equal(a.Key, b.Key) &&
 		bytes.Equal(a.Value, b.Value) && a.Flags == b.Flags && a.Exptime == b.Exptime &&
-		a.CAS == b.CAS && a.At == b.At && a.groupEnd == b.groupEnd && a.groupFirst == b.groupFirst
+		a.CAS == b.CAS && a.At == b.At && a.Delayed == b.Delayed && a.groupEnd == b.groupEnd && a.groupFirst == b.groupFirst
 }
 
 func TestDecodeRejectsDamage(t *testing.T) {

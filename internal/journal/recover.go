@@ -25,11 +25,13 @@ type Recovery struct {
 	Flushes []FlushMark
 }
 
-// FlushMark is one flush_all record: its sequence and the time it takes
-// effect.
+// FlushMark is one flush_all record: its sequence, the time it takes
+// effect, and whether it is a delayed one (Record.Delayed; always false
+// in a segment of format version 1, where the two cannot be told apart).
 type FlushMark struct {
-	Seq uint64
-	At  int64
+	Seq     uint64
+	At      int64
+	Delayed bool
 }
 
 // Truncation is one cut made by recovery.
@@ -76,6 +78,7 @@ type scanResult struct {
 	cause   error
 	torn    bool // the damage looks like an unfinished final group
 	gap     bool // the segment does not start where the previous one ended
+	version uint16
 }
 
 func (j *Local) recover() error {
@@ -94,6 +97,7 @@ func (j *Local) recover() error {
 	var fileEnd int64 // of the last segment kept
 	next := uint64(1)
 	lastOff := int64(headerSize)
+	var lastVersion uint16 // of the last segment kept
 	for i := 0; i < len(seqs); i++ {
 		first, name := seqs[i], j.path(seqs[i])
 		last := i == len(seqs)-1
@@ -107,6 +111,7 @@ func (j *Local) recover() error {
 			segs = append(segs, segment{first, res.end})
 			fileEnd = res.size
 			next, lastOff, rep.Records = res.next, res.lastOff, rep.Records+res.records
+			lastVersion = res.version
 			continue
 		}
 		if res.badOff == 0 && !res.gap && last && res.size <= headerSize {
@@ -148,6 +153,7 @@ func (j *Local) recover() error {
 			segs = append(segs, segment{first, res.badOff})
 			fileEnd = res.badOff
 			next, lastOff, rep.Records = res.next, res.lastOff, rep.Records+res.records
+			lastVersion = res.version
 		}
 		for _, s := range seqs[i+1:] {
 			n := j.path(s)
@@ -163,7 +169,26 @@ func (j *Local) recover() error {
 		break
 	}
 
-	if len(segs) == 0 {
+	if n := len(segs); n > 0 && lastVersion < formatVersion {
+		// Records of this format go to a segment of this format, so that
+		// a segment's version says which flags its records may carry.
+		old := j.path(segs[n-1].first)
+		if segs[n-1].first == next {
+			// It holds no record: start it again in this format.
+			if err := j.fs.Remove(old); err != nil {
+				return fmt.Errorf("journal: remove %s: %w", old, err)
+			}
+			segs = segs[:n-1]
+		}
+		j.opts.Logf("journal: %s has format version %d; appending to a new segment of version %d", old, lastVersion, formatVersion)
+		f, err := j.createSegment(next)
+		if err != nil {
+			return err
+		}
+		j.active = f
+		segs = append(segs, segment{next, headerSize})
+		fileEnd, lastOff = headerSize, headerSize
+	} else if len(segs) == 0 {
 		f, err := j.createSegment(next)
 		if err != nil {
 			return err
@@ -213,6 +238,7 @@ func (j *Local) scanSegment(name string, first uint64, last bool, buf *[]byte) (
 		res.badOff, res.cause = 0, err
 		return res, nil
 	}
+	res.version = headerVersion(h)
 	sc := newScanner(f, headerSize, res.size, *buf)
 	defer func() { *buf = sc.buf }()
 	var rec Record
@@ -246,7 +272,7 @@ func (j *Local) scanSegment(name string, first uint64, last bool, buf *[]byte) (
 		res.next++
 		res.records++
 		if rec.Type == TypeFlushAll {
-			j.recovery.Flushes = append(j.recovery.Flushes, FlushMark{Seq: rec.Seq, At: rec.At})
+			j.recovery.Flushes = append(j.recovery.Flushes, FlushMark{Seq: rec.Seq, At: rec.At, Delayed: rec.Delayed})
 		}
 	}
 }

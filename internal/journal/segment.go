@@ -14,13 +14,20 @@ import (
 // Segment header layout (little-endian):
 //
 //	0  magic "PTRLJRNL"
-//	8  version uint16 (1)
+//	8  version uint16 (2; 1 is still read)
 //	10 header size uint16 (24)
 //	12 first sequence uint64
 //	20 CRC32-C of bytes 0..20
+//
+// Version 2 added the delayed flag of flush_all records (record.go). The
+// frames are otherwise the same, so version 1 segments are read as they
+// are; Open never appends to one (recover.go), so a segment's version says
+// whether its flush records can carry the flag, and a build that reads only
+// version 1 refuses the newer segments by their header.
 const (
 	magic         = "PTRLJRNL"
-	formatVersion = 1
+	formatVersion = 2
+	oldestVersion = 1 // the oldest format version still read
 	headerSize    = 24
 	segSuffix     = ".journal"
 	segNameDigits = 20
@@ -69,6 +76,10 @@ func encodeHeader(first uint64) []byte {
 
 var errBadHeader = errors.New("journal: bad segment header")
 
+// headerVersion is the format version a segment header names; h must hold
+// a whole header.
+func headerVersion(h []byte) uint16 { return binary.LittleEndian.Uint16(h[8:]) }
+
 // checkHeader verifies a segment header and that it names first.
 func checkHeader(h []byte, first uint64) error {
 	switch {
@@ -78,9 +89,9 @@ func checkHeader(h []byte, first uint64) error {
 		return fmt.Errorf("%w: not a petrel journal (magic %q)", errBadHeader, h[:8])
 	case crc32.Checksum(h[:20], castagnoli) != binary.LittleEndian.Uint32(h[20:]):
 		return fmt.Errorf("%w: checksum mismatch", errBadHeader)
-	case binary.LittleEndian.Uint16(h[8:]) != formatVersion:
-		return fmt.Errorf("%w: format version %d, this build reads %d", errBadHeader,
-			binary.LittleEndian.Uint16(h[8:]), formatVersion)
+	case headerVersion(h) < oldestVersion || headerVersion(h) > formatVersion:
+		return fmt.Errorf("%w: format version %d, this build reads %d to %d", errBadHeader,
+			headerVersion(h), oldestVersion, formatVersion)
 	case binary.LittleEndian.Uint16(h[10:]) != headerSize:
 		return fmt.Errorf("%w: header size %d", errBadHeader, binary.LittleEndian.Uint16(h[10:]))
 	case binary.LittleEndian.Uint64(h[12:]) != first:

@@ -18,11 +18,12 @@ package server
 //   - OpDelete: a Delete record, even on a miss (the failed-set cleanup);
 //     the storage backend may hold the key even when memory does not.
 //   - OpMeta whose Exptime changed (touch, gat, mg T): a Touch record. Touch
-//     keeps the item's CAS, as memcached does, so a reader on another
-//     connection can see the new TTL before it is durable (only mg t shows
-//     it); a TTL in the past makes the item a miss, and misses are held.
+//     keeps the item's CAS, as memcached does, so a hit cannot wait on the
+//     CAS alone: touch_hold.go holds readers until the touch is durable.
 //   - Other OpMeta changes (the meta win token, Fetched, Atime) are soft
 //     state and are not journaled: after a restart no token is outstanding.
+//   - flush_all: a FlushAll record (Delayed for flush_all N), and, when a
+//     delayed one comes due, a second, immediate one (flush_bite.go).
 
 import (
 	"context"
@@ -71,6 +72,9 @@ type durable struct {
 	// backlogFull is set while the backend lags the journal by more than
 	// --backlog-limit: mutations then get SERVER_ERROR (backend_backlog.go).
 	backlogFull atomic.Bool
+
+	bite    flushBite  // the delayed flush_all pending (flush_bite.go)
+	touches touchHolds // touches not yet durable (touch_hold.go)
 }
 
 // hold raises the sequence the current batch's replies wait for.
@@ -97,6 +101,7 @@ func (s *session) do(key []byte, fn func(it cache.Item, l cache.Lookup) (cache.I
 // answered: the backend is read outside the key's lock, what it holds is
 // cached, and fn runs again on the result (readthrough.go).
 func (s *session) doDurable(d *durable, key []byte, fn func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op), load bool) (uint64, error) {
+	biteErr := s.biteIfDue(d) // before the cache sees the clock past the deadline
 	var jerr error
 	deferred, put, missed := false, false, false
 	mark := len(s.out)
@@ -113,9 +118,16 @@ func (s *session) doDurable(d *durable, key []byte, fn func(it cache.Item, l cac
 			s.out = s.out[:mark]
 			return it, 0
 		}
-		if l == cache.Hit && oldCAS > d.j.DurableSeq() {
-			// The reply depends on a version that is not durable yet.
-			s.hold(oldCAS)
+		if l == cache.Hit {
+			// The reply depends on the item's version and on its last
+			// touch, which kept the CAS; either may not be durable yet.
+			durable := d.j.DurableSeq()
+			if oldCAS > durable {
+				s.hold(oldCAS)
+			}
+			if t := d.touches.after(key, durable); t != 0 {
+				s.hold(t)
+			}
 		}
 		rec := &s.rec
 		switch {
@@ -133,18 +145,26 @@ func (s *session) doDurable(d *durable, key []byte, fn func(it cache.Item, l cac
 			}
 			return next, op
 		}
-		if d.backlogFull.Load() {
+		if biteErr != nil || d.backlogFull.Load() {
+			// A failed bite (see biteIfDue), or the backlog limit.
 			*rec = journal.Record{}
-			jerr = errBacklog
+			jerr = biteErr
+			if jerr == nil {
+				jerr = errBacklog
+			}
 			s.out = s.out[:mark]
 			return it, 0
 		}
+		touch := rec.Type == journal.TypeTouch
 		seq, err := d.j.Append(rec)
 		*rec = journal.Record{} // drop the references to cache memory
 		if err != nil {
 			jerr = err
 			s.out = s.out[:mark]
 			return it, 0
+		}
+		if touch {
+			d.touches.note(key, seq) // before the new TTL is visible
 		}
 		if w := d.warming.Load(); w != nil {
 			w.mark(key, seq)
@@ -242,18 +262,37 @@ func (s *session) holdMiss(d *durable) {
 
 // flushAll is s.cache.FlushAll with durability: a FlushAll record is
 // appended first, so that it is ordered after every write it invalidates.
+// A delayed flush that has come due is bitten first (flush_bite.go), and
+// the new flush then replaces or clears the tracked deadline, as it does
+// in the memory tier. The new deadline is published before the append, so
+// that a request whose clock is already past it bites after this record
+// (it waits for bite.mu) instead of journaling past the deadline unbitten.
 func (s *session) flushAll(at int64) error {
 	d := s.srv.dur
 	if d == nil {
 		s.cache.FlushAll(s.now, at)
 		return nil
 	}
-	seq, err := d.j.Append(&journal.Record{Type: journal.TypeFlushAll, At: at})
+	d.bite.mu.Lock()
+	defer d.bite.mu.Unlock()
+	if err := s.biteLocked(d); err != nil {
+		return fmt.Errorf("%w: %w", errJournal, err)
+	}
+	delayed := at > s.now
+	prev := d.bite.due.Load()
+	if delayed {
+		d.bite.due.Store(at)
+	}
+	seq, err := d.j.Append(&journal.Record{Type: journal.TypeFlushAll, At: at, Delayed: delayed})
 	if err != nil {
+		d.bite.due.Store(prev)
 		d.noteFailure(s.srv, err)
 		return fmt.Errorf("%w: %w", errJournal, err)
 	}
 	s.applyFlush(d, seq, at)
+	if !delayed {
+		d.bite.due.Store(0)
+	}
 	return nil
 }
 

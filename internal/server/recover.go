@@ -19,11 +19,10 @@ package server
 // An immediate flush_all in the journal is not replayed as a flush: items
 // loaded from the store may be newer than it. The journal's Open, which
 // reads every record anyway, lists the flush_alls (Recovery.Flushes); the
-// last one already due is the cut, and loading skips every version before
+// last immediate one is the cut, and loading skips every version before
 // it. A delayed flush_all still in the future is re-armed in the memory
-// tier. One that has come due since is treated as if it had bitten at its
-// own sequence (items written between the command and its deadline survive
-// a restart: a documented approximation).
+// tier; one that came due while the server was down is bitten before
+// loading (flush_bite.go).
 
 import (
 	"errors"
@@ -118,8 +117,20 @@ func (srv *Server) openDurable() error {
 	srv.bgWG.Add(1)
 	go srv.watchJournal(d)
 	srv.metrics.reg.MustRegister(&durableCollector{srv: srv})
+	// Before serving and before the storer starts: Open's scan saw every
+	// flush_all kept, below what the store has applied too (a delayed
+	// flush the store holds must still be re-armed), and a bite it
+	// journals must reach the store.
+	cut, err := srv.recoverFlush(d, time.Now().Unix())
+	if err != nil {
+		if be != nil && b.external {
+			be.Close()
+		}
+		srv.closeDurable()
+		return fmt.Errorf("warm-up: %w", err)
+	}
 	load := func() error {
-		err := srv.warm(d, be, applied)
+		err := srv.warm(d, be, applied, cut)
 		if b.external && be != nil {
 			be.Close() // the read-only view; the other process keeps applying
 		}
@@ -214,9 +225,11 @@ func (srv *Server) resumeJournal(d *durable) error {
 	}
 	lost := d.j.Lost()
 	now := time.Now().Unix()
+	flushLost := false
 	for _, r := range lost {
 		if r.Type == journal.TypeFlushAll {
-			continue // it emptied memory further: nothing to take back
+			flushLost = true // it emptied memory further: nothing to take back
+			continue
 		}
 		srv.cache.Do(r.Key, now, func(it cache.Item, l cache.Lookup) (cache.Item, cache.Op) {
 			if l != cache.Hit {
@@ -224,6 +237,17 @@ func (srv *Server) resumeJournal(d *durable) error {
 			}
 			return it, cache.OpDelete
 		})
+	}
+	// The sequences above durable come back: no memory state may hold
+	// one (touch_hold.go, Cache.RewindCAS).
+	durable := d.j.DurableSeq()
+	d.touches.forget(durable)
+	if mark := srv.cache.RewindCAS(durable); flushLost && mark > durable {
+		// Memory applied an immediate flush (a flush_all or a bite) that
+		// the journal lost: else a restart would bring back what memory
+		// dropped or, for a lost bite, bite itself and drop what is
+		// written from now on.
+		d.bite.forceBite()
 	}
 	if err := d.j.Resume(); err != nil {
 		return fmt.Errorf("retry: %w", err)
@@ -252,8 +276,8 @@ func (srv *Server) closeDurable() {
 // warm loads the memory tier: the backend's items (be, which has applied
 // the journal up to applied; nil for none) and the journal records after
 // applied, both at once when they fit in memory (warmParallel), else one
-// after the other.
-func (srv *Server) warm(d *durable, be storage.Backend, applied uint64) error {
+// after the other; nothing below cut (recoverFlush).
+func (srv *Server) warm(d *durable, be storage.Backend, applied, cut uint64) error {
 	start := time.Now()
 	defer func() {
 		d.recovery.duration.Store(int64(time.Since(start)))
@@ -275,12 +299,6 @@ func (srv *Server) warm(d *durable, be storage.Backend, applied uint64) error {
 	if first > applied+1 {
 		return fmt.Errorf("warm-up: the journal starts at sequence %d but the store holds only up to %d: records %d..%d are lost",
 			first, applied, applied+1, first-1)
-	}
-	// Open's scan saw every flush_all kept, below what the store has
-	// applied too: a delayed flush the store holds must still be re-armed.
-	cut, pending := flushCut(jr.Flushes, start.Unix())
-	if pending != 0 {
-		srv.cache.FlushAll(start.Unix(), pending)
 	}
 	from := max(first, cut)
 	p := newProgress(srv)
@@ -325,22 +343,6 @@ func (srv *Server) reserve(be storage.Backend, from, end uint64) {
 		}
 	}
 	srv.cache.Reserve(int(min(n, 1<<40)))
-}
-
-// flushCut reads the journal's flush_alls (in order) at now: cut is the
-// sequence of the last one due (nothing before it survives; 0 for none),
-// and pending the time of a delayed one still to come (0 for none), which
-// the memory tier must re-arm since the store it is warmed from only hides
-// what such a flush covers once it is due.
-func flushCut(marks []journal.FlushMark, now int64) (cut uint64, pending int64) {
-	for _, m := range marks {
-		if m.At <= now {
-			cut, pending = m.Seq, 0
-		} else {
-			pending = m.At // a later flush_all replaces a delayed one, as in memcached
-		}
-	}
-	return cut, pending
 }
 
 // replay applies the journal's records [from, end] to the memory tier.

@@ -280,10 +280,14 @@ func segmentHeader(first uint64) []byte {
 	return h
 }
 
+// checkSegmentHeader accepts format versions 1 and 2: version 2 only adds
+// the delayed flag of flush_all records, which journal.DecodeRecord reads.
 func checkSegmentHeader(h []byte, first uint64) error {
-	if len(h) < segHeaderSize || string(h[:20]) != string(segmentHeader(first)[:20]) ||
+	want := segmentHeader(first)
+	if len(h) < segHeaderSize || string(h[:8]) != string(want[:8]) || string(h[10:20]) != string(want[10:20]) ||
+		(h[8] != 1 && h[8] != 2) || h[9] != 0 ||
 		binary.LittleEndian.Uint32(h[20:]) != crc32.Checksum(h[:20], castagnoli) {
-		return fmt.Errorf("bad segment header (want magic %q, version 1, first sequence %d)", segMagic, first)
+		return fmt.Errorf("bad segment header (want magic %q, version 1 or 2, first sequence %d)", segMagic, first)
 	}
 	return nil
 }
