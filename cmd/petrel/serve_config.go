@@ -186,7 +186,7 @@ func init() {
 			return err
 		}},
 		{"", "journal-retry", "DURATION", "after a disk error, retry the journal this often and resume writes once it proves intact (default 5s; 0: never, restart instead)", durationOpt("5s or 0", func(c *server.Config) *time.Duration { return &c.Durable.JournalRetry })},
-		{"", "repair", "", "start even over mid-journal corruption, cutting the journal there (loses what follows; see docs/durability.md)", boolOpt(func(c *server.Config) *bool { return &c.Durable.Repair })},
+		{"", "repair", "", "start even over mid-journal corruption, cutting the journal there (loses what follows), or with a journal that ends below what the store holds (removed: it restarts after the store; see docs/durability.md)", boolOpt(func(c *server.Config) *bool { return &c.Durable.Repair })},
 		{"", "accept-during-warmup", "", "open the listeners before the memory tier is loaded (requests on keys not loaded yet wait for the load)", boolOpt(func(c *server.Config) *bool { return &c.Durable.AcceptDuringWarmup })},
 		{"", "backend", "NAME", "storage backend the journal is applied to: pebble (embedded, in DIR/pebble; the default), postgres or dynamodb (see docs/backends.md)", strOpt(func(c *server.Config) *string { return &c.Durable.Backend.Kind })},
 		{"", "postgres-dsn", "DSN", "--backend=postgres: libpq connection string or URL (default: the PG* environment variables)", strOpt(func(c *server.Config) *string { return &c.Durable.Backend.PostgresDSN })},

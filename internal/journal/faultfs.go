@@ -110,3 +110,7 @@ func (f *faultFile) Datasync() error {
 	}
 	return f.File.Datasync()
 }
+
+// Removed passes the link count through: a test removes the journal's
+// files for real (the underlying FS sees it), so there is no fault to arm.
+func (f *faultFile) Removed() (bool, error) { return f.File.Removed() }

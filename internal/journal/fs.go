@@ -36,6 +36,11 @@ type File interface {
 	// back, such as its size) to stable storage.
 	Datasync() error
 	Size() (int64, error)
+	// Removed reports whether the file has been unlinked (its link count
+	// is 0: the file, or its directory, was deleted while it was open).
+	// Writes to such a file succeed, and even sync, but nothing can read
+	// them once it is closed.
+	Removed() (bool, error)
 	Close() error
 }
 

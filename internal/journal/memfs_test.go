@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -17,8 +18,9 @@ type memFS struct {
 func newMemFS() *memFS { return &memFS{files: map[string]*memFile{}} }
 
 type memFile struct {
-	mu   sync.Mutex
-	data []byte
+	mu      sync.Mutex
+	data    []byte
+	removed bool // unlinked: open handles still read and write it
 }
 
 type memHandle struct{ f *memFile }
@@ -50,11 +52,30 @@ func (m *memFS) Open(name string) (File, error)   { return m.open(name) }
 func (m *memFS) Remove(name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.files[name]; !ok {
+	f, ok := m.files[name]
+	if !ok {
 		return os.ErrNotExist
 	}
+	f.mu.Lock()
+	f.removed = true
+	f.mu.Unlock()
 	delete(m.files, name)
 	return nil
+}
+
+// removeAll removes every file under dir, as rm -rf does.
+func (m *memFS) removeAll(dir string) {
+	m.mu.Lock()
+	var names []string
+	for n := range m.files {
+		if rel, err := filepath.Rel(dir, n); err == nil && !strings.HasPrefix(rel, "..") {
+			names = append(names, n)
+		}
+	}
+	m.mu.Unlock()
+	for _, n := range names {
+		m.Remove(n)
+	}
 }
 
 func (m *memFS) List(dir string) ([]string, error) {
@@ -109,6 +130,12 @@ func (h memHandle) Size() (int64, error) {
 	h.f.mu.Lock()
 	defer h.f.mu.Unlock()
 	return int64(len(h.f.data)), nil
+}
+
+func (h memHandle) Removed() (bool, error) {
+	h.f.mu.Lock()
+	defer h.f.mu.Unlock()
+	return h.f.removed, nil
 }
 
 func (memHandle) Datasync() error { return nil }

@@ -49,7 +49,8 @@ type Options struct {
 	// whatever arrived during the previous fsync.
 	MaxDelay time.Duration
 	// Repair makes Open truncate at mid-journal corruption (dropping what
-	// follows) instead of refusing to open.
+	// follows) instead of refusing to open, and lets Restart drop the
+	// journal's records to start after what its consumer holds.
 	Repair bool
 	// Logf receives recovery warnings; nil discards them (they are also
 	// in Recovery()).

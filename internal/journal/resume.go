@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -19,7 +20,9 @@ import (
 //
 // In ModeAsync a failed fdatasync cannot be resumed from: the kernel may
 // have dropped acknowledged pages it failed to write, and re-reading them
-// would only read the page cache. Reopen the journal instead.
+// would only read the page cache. Nor can a journal whose active segment
+// was removed from disk (ErrRemoved): its records are gone with the file.
+// Reopen the journal instead.
 func (j *Local) Resume() error {
 	j.wmu.Lock()
 	defer j.wmu.Unlock()
@@ -36,6 +39,15 @@ func (j *Local) Resume() error {
 		return ErrClosed
 	case syncFailed && j.opts.Mode == ModeAsync:
 		return fmt.Errorf("journal: cannot resume after a failed fdatasync in async mode: %w", failed)
+	case errors.Is(failed, ErrRemoved):
+		return fmt.Errorf("journal: cannot resume: %w; what was written to it cannot be read back", failed)
+	}
+	if j.active != nil {
+		// Removed after some other failure: reopening by name would find
+		// nothing, or a new file that is not the one written.
+		if err := j.checkLinked(); err != nil {
+			return fmt.Errorf("journal: cannot resume: %w", err)
+		}
 	}
 	if err := j.probe(); err != nil {
 		return fmt.Errorf("journal: resume: %w", err)

@@ -92,6 +92,11 @@ func (j *Local) writeGroup(b *batch, closing bool) (syncErr bool, err error) {
 		syncNanos = uint64(j.lastSync.Sub(t0))
 		j.markFirst = 0
 	}
+	// In either mode, never acknowledge a group that only an unlinked
+	// file holds (removed.go).
+	if err := j.checkLinked(); err != nil {
+		return false, err
+	}
 
 	j.mu.Lock()
 	if j.failed != nil {
@@ -145,6 +150,11 @@ func (j *Local) roll(first uint64) error {
 		j.mu.Lock()
 		j.synced = j.durable.Load()
 		j.mu.Unlock()
+	}
+	// Removed since its last group was checked: do not go on in a new
+	// file (in a journal directory made again) past records that are gone.
+	if err := j.checkLinked(); err != nil {
+		return err
 	}
 	f, err := j.createSegment(first)
 	if err != nil {
@@ -207,6 +217,13 @@ func (j *Local) syncAsync() {
 	}
 	j.lastSync = time.Now()
 	j.markFirst = 0
+	if err := j.checkLinked(); err != nil {
+		// Every group was checked before it was acknowledged, so the
+		// file went since: fail now, for the log and the metric, rather
+		// than at the next write.
+		j.fail(err, false)
+		return
+	}
 	d := uint64(j.lastSync.Sub(t0))
 	j.mu.Lock()
 	j.synced = j.durable.Load()

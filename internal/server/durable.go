@@ -387,6 +387,10 @@ func (d *durable) noteFailure(srv *Server, err error) {
 
 // failedAdvice tells the operator what brings writes back.
 func (d *durable) failedAdvice() string {
+	if errors.Is(d.j.Err(), journal.ErrRemoved) {
+		return "the journal's files were removed under it, so it cannot resume: stop petrel and start it with --repair, " +
+			"which continues from what the store holds (writes only in the removed files are lost)"
+	}
 	if r := d.cfg.JournalRetry; r > 0 && !d.storerExternal() {
 		return fmt.Sprintf("petrel retries every %v and resumes once the disk is fixed (or restart it)", r)
 	}

@@ -192,7 +192,9 @@ func (srv *Server) watchJournal(d *durable) {
 				lastLog, lastTry = now, now
 				continue
 			}
-			if retry > 0 && now.Sub(lastTry) >= retry {
+			// A journal whose files were removed never resumes (Resume
+			// refuses it): only a restart with --repair gets out of it.
+			if retry > 0 && now.Sub(lastTry) >= retry && !errors.Is(err, journal.ErrRemoved) {
 				lastTry = now
 				if err = srv.resumeJournal(d); err == nil {
 					continue

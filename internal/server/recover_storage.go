@@ -113,14 +113,35 @@ func checkJournalFits(j journal.Journal, applied uint64, be storage.Backend) err
 	}
 }
 
-// checkApplied refuses a journal that ends below what the backend holds:
-// new appends would reuse sequences the backend already has, and the
-// backend, which never goes back in time, would ignore them.
+// checkApplied handles a journal that ends below what the backend holds
+// (the journal was removed, or cut by --repair): new appends would reuse
+// sequences the backend already has, and the backend, which never goes back
+// in time, would ignore them. The backend then holds the newest state left,
+// so the way on is from it: with --repair the journal starts again after
+// the backend's applied sequence (journal.Local.Restart), which loses
+// nothing the backend holds. Without it the start is refused, saying so.
+// Rebuilding the store from the journal instead would throw away what only
+// the store still has.
 func checkApplied(j *journal.Local, applied uint64) error {
-	if last := j.LastSeq(); applied > last {
+	last := j.LastSeq()
+	if applied <= last {
+		return nil
+	}
+	why := fmt.Sprintf("--repair: the storage backend has applied up to sequence %d but the journal ended at %d "+
+		"(it was removed, or cut by --repair); records %d..%d are in the backend, and nothing it holds is lost. "+
+		"Writes acknowledged after the backend's last durable flush, held only in the missing journal, are lost",
+		applied, last, last+1, applied)
+	err := j.Restart(applied+1, why)
+	if errors.Is(err, journal.ErrNeedsRepair) {
 		return fmt.Errorf("the storage backend has applied up to sequence %d but the journal ends at %d "+
-			"(was the journal removed or cut by --repair?); move %s aside to rebuild the store from the journal, "+
-			"or restore the journal", applied, last, "the backend's data (the pebble directory, or the table)")
+			"(was the journal removed, or cut by --repair?). The backend holds the newest state that is left: "+
+			"start with --repair to continue from it. The journal then starts again at sequence %d, and "+
+			"nothing the backend holds is lost (what was acknowledged after its last durable flush and held only "+
+			"in the missing journal records is lost already). Do not move the backend's data aside: "+
+			"it would be rebuilt from a journal that lacks those records", applied, last, applied+1)
+	}
+	if err != nil {
+		return fmt.Errorf("start the journal after the backend's applied sequence %d: %w", applied, err)
 	}
 	return nil
 }
