@@ -104,6 +104,12 @@ func storerMain(args []string) error {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run(runCtx) }()
+	// The server beside it measures --backlog-limit from what this
+	// publishes (storage.PublishProgress); the last word comes after Run.
+	pubCtx, stopPub := context.WithCancel(context.Background())
+	pubDone := make(chan struct{})
+	go func() { defer close(pubDone); storage.PublishProgress(pubCtx, *dataDir, s, *poll, logf) }()
+	defer func() { stopPub(); <-pubDone }()
 	if *once {
 		go func() {
 			if s.WaitApplied(runCtx, target) == nil {

@@ -51,3 +51,35 @@ func TestStorerAndSnapshotCommands(t *testing.T) {
 		t.Errorf("restored store holds %d items, want 100", items)
 	}
 }
+
+// TestStorerFollowPublishesProgress: following a server's journal, the
+// storer publishes how far it has applied, which the server's
+// --backlog-limit measures from (it used to go unenforced with the storer
+// in another process).
+func TestStorerFollowPublishesProgress(t *testing.T) {
+	dir := t.TempDir()
+	j, err := journal.Open(journal.Options{Dir: storage.JournalDir(dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for i := range 100 {
+		r := journal.Record{Type: journal.TypeSet, Key: []byte{'k', byte(i)}, Value: []byte("v")}
+		if _, err := j.Append(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.WaitDurable(100); err != nil {
+		t.Fatal(err)
+	}
+	if err := storerMain([]string{"--data-dir", dir, "--follow", "--once", "--poll", "5ms", "-q"}); err != nil {
+		t.Fatal(err)
+	}
+	p, ok, err := storage.ReadStorerProgress(dir)
+	if err != nil || !ok || p.Applied != 100 {
+		t.Fatalf("published progress %+v, %v, %v; want applied 100", p, ok, err)
+	}
+	if n := j.BytesAfter(p.Pos); n != 0 {
+		t.Errorf("caught up, yet %d bytes after the published position %+v", n, p.Pos)
+	}
+}

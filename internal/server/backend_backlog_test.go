@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -189,5 +191,121 @@ func TestBacklogLimitBackendDownAtStart(t *testing.T) {
 	}
 	if !refused {
 		t.Fatal("2 MB written past a 256 KiB backlog limit with the backend down since the start")
+	}
+}
+
+// TestBacklogLimitExternalStorer: with the storer in another process
+// (`petrel storer`, here its storer over the followed journal files,
+// publishing its progress), the limit holds as it does with a storer in
+// the server, and still holds once that storer has stopped. The server
+// used to run no watcher then: writes went past any limit.
+func TestBacklogLimitExternalStorer(t *testing.T) {
+	dir := t.TempDir()
+	lock, err := storage.LockStorer(dir) // the other process's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	cfg := DefaultConfig()
+	cfg.MemoryMB = 16
+	cfg.Durable.DataDir = dir
+	cfg.Durable.Backend.BacklogLimit = 256 << 10
+	srv, err := New(cfg) // starts the watcher of the external storer's backlog
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	if !srv.dur.storerExternal() {
+		t.Fatal("the server runs the storer itself")
+	}
+	dj, err := storage.OpenDirJournal(dir, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dj.Close()
+	be := &lagBackend{}
+	st := storage.NewStorer(dj, be, storage.StorerOptions{RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, CPUShare: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	storerCtx, stopStorer := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); st.Run(storerCtx) }()
+	go func() { defer wg.Done(); storage.PublishProgress(storerCtx, dir, st, 5*time.Millisecond, t.Logf) }()
+	defer func() { cancel(); wg.Wait() }()
+
+	for i := range 100 {
+		if r := setValue(t, srv, fmt.Sprintf("small%d", i), 20); r != "STORED" {
+			t.Fatalf("set with the backend up: %q", r)
+		}
+	}
+	waitCaughtUp(t, srv, st)
+	fill := func(when, prefix string) int {
+		t.Helper()
+		accepted, refused := 0, false
+		for i := 0; i < 20 && !refused; i++ {
+			switch r := setValue(t, srv, fmt.Sprintf("%s%d", prefix, i), 100<<10); r {
+			case "STORED":
+				accepted++
+			case refusedReply:
+				refused = true
+			default:
+				t.Fatalf("%s: set: %q", when, r)
+			}
+			time.Sleep(3 * backlogPoll / 2) // let the storer publish and the watcher measure
+		}
+		// 3 go over the limit; the watcher may be a poll or two late on a busy machine.
+		if !refused || accepted < 3 || accepted > 10 {
+			t.Fatalf("%s, 256 KiB limit: %d values of 100 KiB accepted (refused: %v), want 3 (or a few more) and then refusal",
+				when, accepted, refused)
+		}
+		return accepted
+	}
+	be.down.Store(true)
+	fill("backend down", "big")
+	be.down.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for setValue(t, srv, "after", 20) != "STORED" {
+		if time.Now().After(deadline) {
+			t.Fatal("writes still refused 10 s after the backend came back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	waitCaughtUp(t, srv, st)
+	stopStorer()
+	fill("storer stopped", "orphan")
+}
+
+// TestExternalBacklogBytes: before the storer in another process has
+// published (or when its file is unreadable), the whole journal kept
+// counts: more than the backlog, never less.
+func TestExternalBacklogBytes(t *testing.T) {
+	dir := t.TempDir()
+	srv := newDurableServer(t, dir)
+	for i := range 10 {
+		if r := setValue(t, srv, fmt.Sprintf("k%d", i), 1000); r != "STORED" {
+			t.Fatalf("set: %q", r)
+		}
+	}
+	j := srv.dur.j
+	all := j.BytesAfter(journal.Position{})
+	progress := filepath.Join(dir, "storer.progress")
+	f := func(body string, want int64) {
+		t.Helper()
+		os.Remove(progress)
+		if body != "" {
+			if err := os.WriteFile(progress, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := externalBacklogBytes(j, dir); got != want {
+			t.Errorf("progress %q: %d bytes, want %d", body, got, want)
+		}
+	}
+	f("", all)
+	f("garbage\n", all)
+	f(fmt.Sprintf("petrel-storer-progress/1 %d 1 24\n", j.DurableSeq()), 0)
+	f("petrel-storer-progress/1 0 1 24\n", all)
+	if all < 10*1000 {
+		t.Errorf("10 sets of 1000 bytes: the journal holds %d bytes", all)
 	}
 }

@@ -231,6 +231,9 @@ func (srv *Server) startStorer(d *durable, b *backing) {
 	ctx, cancel := context.WithCancel(context.Background())
 	b.cancel, b.done = cancel, make(chan struct{})
 	if b.external {
+		if lim := d.cfg.Backend.BacklogLimit; lim > 0 {
+			go srv.watchExternalBacklog(ctx, d, lim)
+		}
 		go func() {
 			defer close(b.done)
 			t := time.NewTicker(5 * time.Second)

@@ -37,6 +37,7 @@ type DirJournal struct {
 	tail    *cursor // finds the newest complete record
 	durable uint64
 	closed  bool
+	looked  time.Time // when the tail last looked at the files
 	// ends are where the records of the segments the tail has finished
 	// end: the files may go on in zeros (journal/zero.go), so their sizes
 	// would overstate BytesAfter by up to a megabyte each.
@@ -76,6 +77,14 @@ func OpenDirJournal(dataDir string, poll time.Duration) (*DirJournal, error) {
 func (d *DirJournal) refresh() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.refreshLocked()
+}
+
+func (d *DirJournal) refreshLocked() error {
+	if d.closed {
+		return nil // reading would reopen the file Close closed
+	}
+	d.looked = time.Now()
 	var r journal.Record
 	for {
 		err := d.tail.read(&r)
@@ -86,6 +95,21 @@ func (d *DirJournal) refresh() error {
 			return err
 		}
 		d.durable = r.Seq
+	}
+}
+
+// Refresh looks for new records, unless the files were looked at less
+// than a poll interval ago, so that it may be called often. DurableSeq and
+// BytesAfter, which do no I/O, otherwise move only when WaitDurable polls,
+// and a storer retrying a batch while its backend is down never waits for
+// records: its backlog (Storer.Lag, which calls this) would stand at its
+// size when the outage began while the writer goes on appending. An error
+// is left for the reader to meet and report.
+func (d *DirJournal) Refresh() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if time.Since(d.looked) >= d.poll {
+		_ = d.refreshLocked()
 	}
 }
 

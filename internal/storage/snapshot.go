@@ -73,7 +73,7 @@ func CreateSnapshot(ctx context.Context, dataDir, out string, logf Logf) (*Snaps
 		logf = func(string, ...any) {}
 	}
 	if err := emptyOrMissing(out); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("snapshot: output %w", err)
 	}
 	lock, err := LockStorer(dataDir)
 	if err != nil {
@@ -100,7 +100,7 @@ func CreateSnapshot(ctx context.Context, dataDir, out string, logf Logf) (*Snaps
 			return nil, err // closing would wait behind the stuck apply
 		}
 		if err != nil {
-			return nil, errors.Join(err, CloseStore(p))
+			return nil, errors.Join(fmt.Errorf("snapshot: apply the journal of %s first: %w", dataDir, err), CloseStore(p))
 		}
 	} else {
 		logf("journal in use by a server: the snapshot carries its unapplied records")
@@ -119,28 +119,37 @@ func CreateSnapshot(ctx context.Context, dataDir, out string, logf Logf) (*Snaps
 // WriteSnapshot writes a snapshot of an open store and its journal
 // directory to out (missing or empty), while both stay in use: Pebble's
 // checkpoint is online, and journal segments are only appended to. A
-// server can call it to snapshot itself without stopping.
+// server can call it to snapshot itself without stopping. If it fails, or
+// ctx is done, it removes what it wrote (snapshot_out.go).
 func WriteSnapshot(ctx context.Context, p *Pebble, journalDir, out string, logf Logf) (*SnapshotManifest, error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if err := emptyOrMissing(out); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	logf("checkpointing the store")
-	seq, items, err := p.Checkpoint(filepath.Join(out, "pebble"))
+	o, err := makeSnapshotOut(out)
 	if err != nil {
 		return nil, err
 	}
-	m := &SnapshotManifest{Format: SnapshotFormat, Created: time.Now().UTC(), AppliedSeq: seq, Items: items}
-	if err := copyJournalFrom(ctx, journalDir, filepath.Join(out, "journal"), seq+1, logf); err != nil {
-		return nil, err
+	m, err := writeSnapshot(ctx, p, journalDir, out, logf)
+	if err != nil {
+		return nil, fmt.Errorf("%w%s", err, o.abandon())
 	}
-	if m.JournalFirst, m.JournalLast, err = checkJournalCopy(ctx, filepath.Join(out, "journal"), seq); err != nil {
-		return nil, fmt.Errorf("snapshot: the copied journal: %w", err)
+	return m, nil
+}
+
+func writeSnapshot(ctx context.Context, p *Pebble, journalDir, out string, logf Logf) (*SnapshotManifest, error) {
+	logf("checkpointing the store")
+	outPebble := filepath.Join(out, "pebble")
+	seq, items, err := p.Checkpoint(outPebble)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: checkpoint the store into %s: %w", outPebble, err)
+	}
+	m := &SnapshotManifest{Format: SnapshotFormat, Created: time.Now().UTC(), AppliedSeq: seq, Items: items}
+	outJournal := filepath.Join(out, "journal")
+	if err := copyJournalFrom(ctx, journalDir, outJournal, seq+1, logf); err != nil {
+		return nil, fmt.Errorf("snapshot: copy the journal %s to %s: %w", journalDir, outJournal, err)
+	}
+	if m.JournalFirst, m.JournalLast, err = checkJournalCopy(ctx, outJournal, seq); err != nil {
+		return nil, fmt.Errorf("snapshot: the copied journal %s: %w", outJournal, err)
 	}
 	if m.Files, err = hashTree(ctx, out, logf); err != nil {
 		return nil, err
@@ -214,7 +223,7 @@ func CatchUp(ctx context.Context, j journal.Journal, b Backend, opts StorerOptio
 // copyJournalFrom copies the segments holding records from seq on.
 func copyJournalFrom(ctx context.Context, src, dst string, seq uint64, logf Logf) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
-		return fmt.Errorf("snapshot: %w", err)
+		return err
 	}
 	segs, err := listSegmentFiles(src)
 	if errors.Is(err, os.ErrNotExist) || (err == nil && len(segs) == 0) {
@@ -324,7 +333,7 @@ func VerifySnapshot(ctx context.Context, snapDir string, logf Logf) (*SnapshotMa
 	}
 	defer os.RemoveAll(twin)
 	if err := linkOrCopyTree(ctx, filepath.Join(snapDir, "pebble"), twin); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("snapshot %s: link the checkpoint into %s to open it: %w", snapDir, twin, err)
 	}
 	p, err := OpenPebble(twin, PebbleOptions{ReadOnly: true, CacheBytes: 8 << 20})
 	if err != nil {

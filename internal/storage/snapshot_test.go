@@ -222,3 +222,73 @@ func TestWriteSnapshotOnline(t *testing.T) {
 		t.Errorf("restored state differs from the writes up to %d:\n got %v\nwant %v", last, got, replay.model)
 	}
 }
+
+// TestSnapshotCreateFailureCleansUp: a create stopped partway (a cancelled
+// ctx, as SIGINT gives; it fails in the journal copy, after the checkpoint)
+// removes the output directory it made, parents included, and empties one
+// that existed, instead of leaving a partial snapshot that verify rejects
+// and a second create refuses. A directory with other content is refused
+// and left alone.
+func TestSnapshotCreateFailureCleansUp(t *testing.T) {
+	dataDir := t.TempDir()
+	fillDataDir(t, dataDir, 9)
+	lock, err := LockJournal(dataDir) // a running server: no catch-up first
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Unlock()
+	stopped, stop := context.WithCancel(context.Background())
+	stop()
+	f := func(name, out string, before []string, wantErr string, want []string) {
+		t.Helper()
+		for _, p := range before {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasSuffix(p, "/") {
+				continue
+			}
+			if err := os.WriteFile(p, []byte("mine"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := CreateSnapshot(stopped, dataDir, out, nil)
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Errorf("%s: create = %v, want an error containing %q", name, err, wantErr)
+		}
+		var got []string
+		filepath.WalkDir(want[0], func(p string, d os.DirEntry, err error) error {
+			if err == nil {
+				got = append(got, p)
+			}
+			return nil
+		})
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: left %v, want %v", name, got, want)
+		}
+	}
+	d := t.TempDir()
+	f("missing", d+"/a/snap", []string{d + "/a/"}, "context canceled; removed the partial snapshot "+d+"/a/snap",
+		[]string{d, d + "/a"})
+	d = t.TempDir()
+	f("missing, parents too", d+"/a/b/snap", nil, "; removed the partial snapshot "+d+"/a/b/snap",
+		[]string{d})
+	d = t.TempDir()
+	f("existed, empty", d+"/a/snap", []string{d + "/a/snap/"}, "; removed the partial snapshot from "+d+"/a/snap, which existed before",
+		[]string{d, d + "/a", d + "/a/snap"})
+	d = t.TempDir()
+	f("existed, not empty", d+"/a/snap", []string{d + "/a/snap/keep"}, d+"/a/snap is not empty",
+		[]string{d, d + "/a", d + "/a/snap", d + "/a/snap/keep"})
+
+	// Nothing is left in the way of the next create.
+	out := filepath.Join(t.TempDir(), "snap")
+	if _, err := CreateSnapshot(stopped, dataDir, out, nil); err == nil {
+		t.Fatal("create with a cancelled ctx succeeded")
+	}
+	if _, err := CreateSnapshot(context.Background(), dataDir, out, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifySnapshot(context.Background(), out, nil); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -252,6 +252,11 @@ func atomicMaxUint64(v *atomic.Uint64, x uint64) {
 
 // Lag reports the storer's position, backlog and counters.
 func (s *Storer) Lag() Lag {
+	if f, ok := s.j.(interface{ Refresh() }); ok {
+		// A journal another process writes (DirJournal) sees new records
+		// only when it looks; a storer retrying a batch does not look.
+		f.Refresh()
+	}
 	jseq := s.j.DurableSeq()
 	now := time.Now()
 	s.mu.Lock()

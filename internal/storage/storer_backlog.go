@@ -47,3 +47,12 @@ func (s *Storer) backlogBytes(records uint64, pos journal.Position, known bool) 
 	}
 	return j.BytesAfter(pos)
 }
+
+// Progress is the applied sequence and where the record after it starts,
+// for a server to measure the backlog of a storer in another process
+// (follow_progress.go); false until Run has positioned its reader.
+func (s *Storer) Progress() (StorerProgress, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return StorerProgress{Applied: s.applied, Pos: s.pos}, s.posKnown
+}

@@ -190,12 +190,10 @@ func TestStorerBacklogBytesDirJournal(t *testing.T) {
 	if j.Stats().Segments < segs+3 {
 		t.Fatalf("%d segments, then %d: the test needs several rolls", segs, j.Stats().Segments)
 	}
-	// A storer stuck on a batch does not wait on the files; refresh them.
-	if err := d.WaitDurable(last); err != nil {
-		t.Fatal(err)
-	}
 	want := journalBytesFrom(t, j, applied+1)
-	l := waitLag(t, s, "backlog over a followed journal", func(l Lag) bool { return l.Stats.Retries["error"] > 0 })
+	l := waitLag(t, s, "backlog over a followed journal", func(l Lag) bool {
+		return l.Stats.Retries["error"] > 0 && l.BacklogRecords == last-applied
+	})
 	if l.AppliedSeq != applied || l.BacklogRecords != last-applied || l.BacklogBytes != want {
 		t.Fatalf("applied %d, backlog %d records %d bytes; want %d, %d records %d bytes",
 			l.AppliedSeq, l.BacklogRecords, l.BacklogBytes, applied, last-applied, want)
@@ -271,5 +269,43 @@ func TestDirJournalBytesAfter(t *testing.T) {
 	}
 	if got, want := d.BytesAfter(journal.Position{}), j.BytesAfter(journal.Position{}); got != want {
 		t.Errorf("from before every segment: %d bytes, the writer's journal %d", got, want)
+	}
+}
+
+// TestStorerBacklogDirJournalGrowsDuringOutage: `petrel storer` beside a
+// server, its backend down. The storer retries its batch and never waits
+// for records, and its followed journal used to look at the files only
+// then: the backlog it logs and exports stood at its size when the outage
+// began while the server went on appending.
+func TestStorerBacklogDirJournalGrowsDuringOutage(t *testing.T) {
+	dataDir := t.TempDir()
+	j := openTestJournal(t, JournalDir(dataDir), 16<<10)
+	defer j.Close()
+	applied := newWriter(t, j, 4).write(50)
+	d, err := OpenDirJournal(dataDir, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	p := openTestPebble(t, PebbleDir(dataDir))
+	defer p.Close()
+	var down atomic.Bool
+	s := NewStorer(d, switchBackend(p, &down), StorerOptions{RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, CPUShare: 1})
+	startStorer(t, s)
+	if err := s.WaitApplied(context.Background(), applied); err != nil {
+		t.Fatal(err)
+	}
+	down.Store(true)
+	var prev Lag
+	for round := range 3 {
+		last := appendValues(t, j, fmt.Sprint("outage", round), 10, 2000)
+		want := journalBytesFrom(t, j, applied+1)
+		l := waitLag(t, s, fmt.Sprintf("round %d: backlog of %d records, %d bytes", round, last-applied, want), func(l Lag) bool {
+			return l.Stats.Retries["error"] > 0 && l.BacklogRecords == last-applied && l.BacklogBytes == want
+		})
+		if l.AppliedSeq != applied || l.JournalSeq != last || l.BacklogBytes <= prev.BacklogBytes || l.OldestUnapplied < prev.OldestUnapplied {
+			t.Fatalf("round %d: %+v after %+v", round, l, prev)
+		}
+		prev = l
 	}
 }
