@@ -54,8 +54,24 @@ func serveMain(args []string) error {
 	dataDir := cfg.Durable.DataDir
 	_, statErr := os.Stat(dataDir)
 	created := dataDir != "" && errors.Is(statErr, os.ErrNotExist)
-	srv, err := server.New(cfg)
+	// Signals are caught from here on, so that one during the warm-up
+	// (which New does) stops it cleanly, as one while serving does.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// The first signal starts a graceful stop; a second one takes
+		// the default action and ends the process at once, which the
+		// journal makes as safe as a crash (for a stop held up by a
+		// disk or a database that does not answer).
+		<-ctx.Done()
+		stop()
+	}()
+	srv, err := server.NewContext(ctx, cfg)
 	if err != nil {
+		if errors.Is(err, server.ErrStopped) && ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "petrel: stopped by a signal during the warm-up; nothing is lost, the next start loads again")
+			return nil
+		}
 		return err
 	}
 	if err := srv.Listen(); err != nil {
@@ -94,16 +110,6 @@ func serveMain(args []string) error {
 			fmt.Fprintf(os.Stderr, "petrel: admin http://%s/metrics\n", a)
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		// The first signal starts a graceful stop; a second one takes
-		// the default action and ends the process at once, which the
-		// journal makes as safe as a crash (for a stop held up by a
-		// disk or a database that does not answer).
-		<-ctx.Done()
-		stop()
-	}()
 	return srv.Serve(ctx)
 }
 

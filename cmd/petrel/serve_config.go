@@ -213,7 +213,7 @@ func init() {
 			c.Durable.Backend.BacklogLimit = int64(n)
 			return err
 		}},
-		{"", "backend-timeout", "DURATION", "the deadline of each storer call to postgres or dynamodb (then retried), and, with any backend, how long a write-through reply waits for it before its connection is closed unacknowledged (default 30s)", durationOpt("30s", func(c *server.Config) *time.Duration { return &c.Durable.Backend.Timeout })},
+		{"", "backend-timeout", "DURATION", "the deadline of each storer call to postgres or dynamodb (then retried) and of each request opening it at start, and, with any backend, how long a write-through reply waits for it before its connection is closed unacknowledged (default 30s)", durationOpt("30s", func(c *server.Config) *time.Duration { return &c.Durable.Backend.Timeout })},
 		{"", "cmdlog", "DEST", "command log: a file, udp://host:port or tcp://host:port (default off; see docs/cmdlog.md)", strOpt(func(c *server.Config) *string { return &c.Cmdlog.Path })},
 		{"", "cmdlog-sample", "N", "log 1 request in N per connection (default 1: every request)", intOpt(func(c *server.Config) *int { return &c.Cmdlog.Sample })},
 		{"", "cmdlog-max-size", "SIZE", "rotate the command log file past SIZE bytes, k or m suffix (default 0: never)", func(c *server.Config, v string) error {

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -17,24 +18,27 @@ import (
 
 // openBackend opens the configured backend. readOnly applies to Pebble
 // only (another process runs the storer); the remote backends are simply
-// not written to then.
+// not written to then. Each request of opening a remote backend has
+// --backend-timeout to answer, and the error names the database and the
+// step (a frozen database otherwise shows as a bare "context deadline
+// exceeded").
 func (srv *Server) openBackend(d *durable, readOnly bool) (storage.Backend, error) {
 	bc := d.cfg.Backend
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	ctx := context.Background()
 	switch bc.kind() {
 	case BackendPostgres:
-		p, err := storage.OpenPostgres(ctx, storage.PostgresOptions{DSN: bc.PostgresDSN, Table: bc.PostgresTable})
+		p, err := storage.OpenPostgres(ctx, storage.PostgresOptions{DSN: bc.PostgresDSN, Table: bc.PostgresTable,
+			Timeout: bc.timeout(), Logf: srv.logger.Printf})
 		if err != nil {
-			return nil, fmt.Errorf("backend postgres: %w", err)
+			return nil, openError(err, bc.timeout())
 		}
 		srv.logger.Printf("storage: backend postgres (table %s)", orDefault(bc.PostgresTable, "petrel_items"))
 		return p, nil
 	case BackendDynamoDB:
 		db, err := storage.OpenDynamoDB(ctx, storage.DynamoDBOptions{Table: bc.DynamoTable, Region: bc.DynamoRegion,
-			Endpoint: bc.DynamoEndpoint, CreateTable: true})
+			Endpoint: bc.DynamoEndpoint, CreateTable: true, Timeout: bc.timeout()})
 		if err != nil {
-			return nil, fmt.Errorf("backend dynamodb: %w", err)
+			return nil, openError(err, bc.timeout())
 		}
 		srv.clampItemSize(db.MaxValueSize())
 		srv.logger.Printf("storage: backend dynamodb (table %s, largest value %d bytes)", orDefault(bc.DynamoTable, "petrel"), db.MaxValueSize())
@@ -71,6 +75,14 @@ func (srv *Server) clampItemSize(maxValue int) {
 		srv.cfg.MaxItemSize = most
 		srv.logger.Printf("storage: item size limit (-I) lowered to %d bytes: the backend stores keys and values of up to %d bytes together", most, maxValue)
 	}
+}
+
+// openError says which setting bounded a step of opening that timed out.
+func openError(err error, timeout time.Duration) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("open the backend (--backend-timeout %v): %w", timeout, err)
+	}
+	return fmt.Errorf("open the backend: %w", err)
 }
 
 func orDefault(s, def string) string {

@@ -43,8 +43,17 @@ import (
 // file layer: a journal.FaultFS injects disk faults.
 var testJournalFS journal.FS
 
-// errShuttingDown stops an --accept-during-warmup load at shutdown.
-var errShuttingDown = errors.New("shutting down")
+// errShuttingDown stops a load at shutdown, or when NewContext's context
+// is done.
+var errShuttingDown = ErrStopped
+
+// ErrStopped is what NewContext returns when its context stopped the
+// warm-up.
+var ErrStopped = errors.New("shutting down")
+
+// loadStopped reports whether a load must stop: shutdown has begun, or
+// NewContext's context is done.
+func (srv *Server) loadStopped() bool { return srv.closing.Load() || srv.startStop.Err() != nil }
 
 // recoveryStats is what startup loaded, for the log and `stats`.
 type recoveryStats struct {
@@ -140,6 +149,9 @@ func (srv *Server) openDurable() error {
 	if !cfg.AcceptDuringWarmup {
 		if err := load(); err != nil {
 			srv.closeDurable()
+			if srv.loadStopped() && !errors.Is(err, ErrStopped) {
+				err = fmt.Errorf("%w: %w", ErrStopped, err) // a read cut by the context
+			}
 			return err
 		}
 		return nil
@@ -152,6 +164,8 @@ func (srv *Server) openDurable() error {
 			// warming stays set: every later miss defers, finds the load
 			// over and aborted, and fails, as the ones waiting now do.
 			d.loadAborted.Store(true)
+			srv.logger.Printf("warm-up stopped by the shutdown after %d items (%d journal records): nothing is lost, the next start loads again",
+				d.recovery.items.Load(), d.recovery.records.Load())
 			return
 		} else if err != nil {
 			srv.logger.Printf("warm-up failed, serving with what was loaded: %v", err)
@@ -375,7 +389,7 @@ func (srv *Server) replay(d *durable, from, end uint64, p *progressPart, def *de
 		if rec.Seq > end {
 			return nil
 		}
-		if srv.closing.Load() {
+		if srv.loadStopped() {
 			return errShuttingDown
 		}
 		w := d.warming.Load()

@@ -187,7 +187,7 @@ func (srv *Server) applyDeferred(d *durable, def *deferred) error {
 	now := start.Unix()
 	var skipped uint64
 	for i, r := range def.recs {
-		if i%loadBatch == 0 && srv.closing.Load() {
+		if i%loadBatch == 0 && srv.loadStopped() {
 			return errShuttingDown
 		}
 		rec := journal.Record{Seq: r.seq, Type: r.typ, Exptime: r.exptime, Key: def.keys[r.off : r.off+r.klen]}

@@ -169,11 +169,11 @@ func (srv *Server) warmBackend(d *durable, be storage.Backend, cut uint64, p *pr
 	return err
 }
 
-// untilStop is a context cancelled when shutdown begins: a warm-up
-// reading a database that stopped answering (--accept-during-warmup) must
-// not keep the server from stopping.
+// untilStop is a context cancelled when shutdown begins or NewContext's
+// context is done: a warm-up reading a database that stopped answering
+// must not keep the server from stopping.
 func (srv *Server) untilStop() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(srv.startStop)
 	go func() {
 		select {
 		case <-srv.stop:
@@ -203,7 +203,7 @@ type storeLoader struct {
 
 // load is a storage.Warm or ScanPart callback.
 func (l *storeLoader) load(it storage.Item) error {
-	if l.srv.closing.Load() {
+	if l.srv.loadStopped() {
 		return errShuttingDown
 	}
 	if l.n++; l.n%loadBatch == 0 {

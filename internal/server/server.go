@@ -58,6 +58,9 @@ type Server struct {
 
 	closing atomic.Bool
 	stop    chan struct{} // closed when shutdown begins
+	// startStop is NewContext's context: done when the process is asked
+	// to stop while New is still loading the memory tier.
+	startStop context.Context
 	// abandon is cancelled once shutdown stops waiting for connections
 	// (all closed, or the grace period over): replies still waiting for
 	// the backend (write-through) give up then, and their connections
@@ -84,7 +87,13 @@ type Server struct {
 }
 
 // New builds a server and its cache. It opens no sockets: Listen does.
-func New(cfg Config) (*Server, error) {
+func New(cfg Config) (*Server, error) { return NewContext(context.Background(), cfg) }
+
+// NewContext is New with a context that stops the warm-up (the loading of
+// the memory tier from the journal and the store, which New does unless
+// --accept-during-warmup) when it is done: New then returns an error that
+// matches ErrStopped, and nothing is lost.
+func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
@@ -110,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 		stop:       make(chan struct{}),
 		shutdownCh: make(chan struct{}),
 		conns:      make(map[*conn]struct{}),
+		startStop:  ctx,
 	}
 	srv.abandon, srv.abandonCancel = context.WithCancel(context.Background())
 	srv.verbose.Store(int32(cfg.Verbose))

@@ -81,12 +81,21 @@ type DynamoDBOptions struct {
 	// TombstoneLag: see PostgresOptions.TombstoneLag (default 1<<20).
 	TombstoneLag uint64
 	Now          func() int64 // unix seconds; default time.Now
+	// Timeout bounds each request of OpenDynamoDB on top of its ctx (0:
+	// ctx alone). Waiting for a table it created to become active is
+	// bounded by tableWait instead.
+	Timeout time.Duration
 }
+
+// tableWait bounds the wait for a new table to become active (seconds on
+// DynamoDB, none on dynalite).
+const tableWait = 5 * time.Minute
 
 // DynamoDB is a Backend over a DynamoDB table.
 type DynamoDB struct {
 	db      *dynamodb.Client
 	table   *string
+	where   string // table, region and endpoint, for errors (dynamoTarget)
 	workers int
 	lag     uint64
 	now     func() int64
@@ -103,7 +112,8 @@ var _ Backend = (*DynamoDB)(nil)
 func (d *DynamoDB) MaxValueSize() int { return dynamoItemLimit - dynamoOverhead }
 
 // OpenDynamoDB builds a client, creates the table if asked to and loads
-// the meta item.
+// the meta item. Its errors name the table, the region and the endpoint,
+// and the step that failed.
 func OpenDynamoDB(ctx context.Context, o DynamoDBOptions) (*DynamoDB, error) {
 	if o.Table == "" {
 		o.Table = "petrel"
@@ -130,22 +140,31 @@ func OpenDynamoDB(ctx context.Context, o DynamoDBOptions) (*DynamoDB, error) {
 		tr.MaxIdleConnsPerHost = o.Workers
 	})
 	loadOpts = append(loadOpts, config.WithRetryMaxAttempts(o.MaxAttempts), config.WithHTTPClient(hc))
-	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	var cfg aws.Config
+	err := withStep(ctx, dynamoTarget(o.Table, o.Region, o.Endpoint), "load the AWS configuration", o.Timeout, func(ctx context.Context) (err error) {
+		cfg, err = config.LoadDefaultConfig(ctx, loadOpts...)
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("dynamodb: load AWS config: %w", err)
+		return nil, err
 	}
 	db := dynamodb.NewFromConfig(cfg, func(co *dynamodb.Options) {
 		if o.Endpoint != "" {
 			co.BaseEndpoint = aws.String(o.Endpoint)
 		}
 	})
-	d := &DynamoDB{db: db, table: aws.String(o.Table), workers: o.Workers, lag: o.TombstoneLag, now: o.Now}
+	d := &DynamoDB{db: db, table: aws.String(o.Table), where: dynamoTarget(o.Table, cfg.Region, o.Endpoint),
+		workers: o.Workers, lag: o.TombstoneLag, now: o.Now}
 	if o.CreateTable {
-		if err := d.createTable(ctx); err != nil {
+		if err := d.createTable(ctx, o.Timeout); err != nil {
 			return nil, err
 		}
 	}
-	m, err := d.readMeta(ctx)
+	var m map[string]uint64
+	err = withStep(ctx, d.where, "read the meta item", o.Timeout, func(ctx context.Context) (err error) {
+		m, err = d.readMeta(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -154,33 +173,38 @@ func OpenDynamoDB(ctx context.Context, o DynamoDBOptions) (*DynamoDB, error) {
 	return d, nil
 }
 
-func (d *DynamoDB) createTable(ctx context.Context) error {
-	_, err := d.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: d.table})
+func (d *DynamoDB) createTable(ctx context.Context, limit time.Duration) error {
 	var nf *types.ResourceNotFoundException
-	if err == nil || !errors.As(err, &nf) {
-		if err != nil {
-			return fmt.Errorf("dynamodb: describe table %s: %w", *d.table, err)
-		}
-		return nil
-	}
-	_, err = d.db.CreateTable(ctx, &dynamodb.CreateTableInput{
-		TableName:            d.table,
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("k"), AttributeType: types.ScalarAttributeTypeB}},
-		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("k"), KeyType: types.KeyTypeHash}},
-		BillingMode:          types.BillingModePayPerRequest,
+	err := withStep(ctx, d.where, "describe the table", limit, func(ctx context.Context) error {
+		_, err := d.db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: d.table})
+		return err
 	})
-	var inUse *types.ResourceInUseException
-	if err != nil && !errors.As(err, &inUse) {
-		return fmt.Errorf("dynamodb: create table %s: %w", *d.table, err)
+	if err == nil || !errors.As(err, &nf) {
+		return err
+	}
+	err = withStep(ctx, d.where, "create the table", limit, func(ctx context.Context) error {
+		_, err := d.db.CreateTable(ctx, &dynamodb.CreateTableInput{
+			TableName:            d.table,
+			AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String("k"), AttributeType: types.ScalarAttributeTypeB}},
+			KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String("k"), KeyType: types.KeyTypeHash}},
+			BillingMode:          types.BillingModePayPerRequest,
+		})
+		var inUse *types.ResourceInUseException
+		if errors.As(err, &inUse) {
+			return nil // created meanwhile by another server
+		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	w := dynamodb.NewTableExistsWaiter(d.db, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay = 100 * time.Millisecond
 		o.MaxDelay = 2 * time.Second
 	})
-	if err := w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: d.table}, 5*time.Minute); err != nil {
-		return fmt.Errorf("dynamodb: wait for table %s: %w", *d.table, err)
-	}
-	return nil
+	return withStep(ctx, d.where, "wait for the new table", tableWait, func(ctx context.Context) error {
+		return w.Wait(ctx, &dynamodb.DescribeTableInput{TableName: d.table}, tableWait)
+	})
 }
 
 var metaKey = map[string]types.AttributeValue{"k": &types.AttributeValueMemberB{Value: []byte("m")}}
@@ -203,14 +227,14 @@ func inum(v int64) types.AttributeValue {
 func (d *DynamoDB) readMeta(ctx context.Context) (map[string]uint64, error) {
 	out, err := d.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: d.table, Key: metaKey, ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return nil, fmt.Errorf("dynamodb: read meta item: %w", err)
+		return nil, err
 	}
 	m := map[string]uint64{}
 	for name, av := range out.Item {
 		if n, ok := av.(*types.AttributeValueMemberN); ok {
 			v, err := strconv.ParseInt(n.Value, 10, 64)
 			if err != nil {
-				return nil, fmt.Errorf("dynamodb: meta %s: %w", name, err)
+				return nil, fmt.Errorf("meta attribute %s: %w", name, err)
 			}
 			m[name] = uint64(v)
 		}
@@ -486,11 +510,12 @@ func (d *DynamoDB) PurgeTombstones(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// AppliedSeq implements Backend.
+// AppliedSeq implements Backend. Its error names the table: the start
+// reads it right after OpenDynamoDB.
 func (d *DynamoDB) AppliedSeq(ctx context.Context) (uint64, error) {
 	m, err := d.readMeta(ctx)
 	if err != nil {
-		return 0, err
+		return 0, stepError(d.where, "read the applied sequence", 0, err)
 	}
 	return m["applied"], nil
 }
@@ -562,7 +587,7 @@ func (d *DynamoDB) Scan(ctx context.Context, now int64, fn func(Item) error) err
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return fmt.Errorf("dynamodb: scan: %w", err)
+			return stepError(d.where, "scan", 0, err)
 		}
 		for _, av := range page.Items {
 			it, ok, err := d.decode(av, now)

@@ -59,11 +59,20 @@ type PostgresOptions struct {
 	// Now is the clock (unix seconds) that decides whether a flush_all is
 	// due; default time.Now.
 	Now func() int64
+	// Timeout bounds each step of OpenPostgres (connect, check the
+	// schema, read the meta table) on top of its ctx; 0: ctx alone.
+	Timeout time.Duration
+	// Logf, when set, logs what Close had to cut (connections to a
+	// server that stopped answering).
+	Logf func(format string, args ...any)
 }
 
 // Postgres is a Backend over a PostgreSQL table.
 type Postgres struct {
 	pool  *pgxpool.Pool
+	conns *pgConns
+	where string // the server, database and user, for errors (pgTarget)
+	logf  func(format string, args ...any)
 	items string // quoted identifiers
 	meta  string
 	stage string // unquoted: CopyFrom quotes it
@@ -80,7 +89,8 @@ type Postgres struct {
 var _ Backend = (*Postgres)(nil)
 
 // OpenPostgres connects, creates the schema if it is missing and loads the
-// flush state.
+// flush state. Its errors name the server, the database and the user (never
+// the password) and the step that failed.
 func OpenPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	if o.Table == "" {
 		o.Table = "petrel_items"
@@ -97,17 +107,26 @@ func OpenPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 	if o.PipelineRows == 0 {
 		o.PipelineRows = 4096
 	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
 	cfg, err := pgxpool.ParseConfig(o.DSN)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse dsn: %w", err)
 	}
+	where := pgTarget(&cfg.ConnConfig.Config)
 	cfg.MaxConns = o.MaxConns
+	conns := newPGConns(cfg.ConnConfig.DialFunc)
+	cfg.ConnConfig.DialFunc = conns.dial
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: connect: %w", err)
+		return nil, stepError(where, "connect", 0, err)
 	}
 	p := &Postgres{
 		pool:  pool,
+		conns: conns,
+		where: where,
+		logf:  o.Logf,
 		items: pgx.Identifier{o.Table}.Sanitize(),
 		meta:  pgx.Identifier{o.Table + "_meta"}.Sanitize(),
 		stage: o.Table + "_stage",
@@ -115,14 +134,23 @@ func OpenPostgres(ctx context.Context, o PostgresOptions) (*Postgres, error) {
 		small: o.PipelineRows,
 		now:   o.Now,
 	}
-	if err := p.init(ctx, o.Table); err != nil {
-		pool.Close()
+	// The pool connects lazily: a first connection on its own makes a
+	// server that cannot be reached fail as "connect", not as the first
+	// query.
+	err = withStep(ctx, where, "connect", o.Timeout, p.pool.Ping)
+	if err == nil {
+		err = p.init(ctx, o.Table, o.Timeout)
+	}
+	if err != nil {
+		p.Close()
 		return nil, err
 	}
 	return p, nil
 }
 
-func (p *Postgres) init(ctx context.Context, table string) error {
+// init checks the schema, creates what is missing, and loads the flush
+// state, each step within limit.
+func (p *Postgres) init(ctx context.Context, table string, limit time.Duration) error {
 	ddl := fmt.Sprintf(`
 CREATE TABLE IF NOT EXISTS %[1]s (
 	key bytea PRIMARY KEY,
@@ -137,22 +165,29 @@ CREATE TABLE IF NOT EXISTS %[2]s (name text PRIMARY KEY, value bigint NOT NULL);
 		p.items, p.meta, pgx.Identifier{table + "_version"}.Sanitize())
 	index := pgx.Identifier{table + "_version"}.Sanitize()
 	var haveItems, haveMeta, haveIndex bool
-	if err := p.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL, to_regclass($3) IS NOT NULL",
-		p.items, p.meta, index).Scan(&haveItems, &haveMeta, &haveIndex); err != nil {
-		return fmt.Errorf("postgres: look for the tables: %w", err)
+	err := withStep(ctx, p.where, "check the schema", limit, func(ctx context.Context) error {
+		return p.pool.QueryRow(ctx, "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL, to_regclass($3) IS NOT NULL",
+			p.items, p.meta, index).Scan(&haveItems, &haveMeta, &haveIndex)
+	})
+	if err != nil {
+		return err
+	}
+	var m map[string]int64
+	readMeta := func(ctx context.Context) (err error) {
+		m, err = p.readMeta(ctx)
+		return err
 	}
 	if haveMeta && !haveItems {
 		// Recreating the items table empty under a meta table that says
 		// what was applied would lose those rows without a word: the
 		// storer resumes after them.
-		m, err := p.readMeta(ctx)
-		if err != nil {
+		if err := withStep(ctx, p.where, "check the schema: read the meta table", limit, readMeta); err != nil {
 			return err
 		}
 		if a := m["applied"]; a > 0 {
-			return fmt.Errorf("postgres: table %s is missing, but %s says sequences up to %d were applied to it: "+
+			return fmt.Errorf("%s: table %s is missing, but %s says sequences up to %d were applied to it: "+
 				"restore the table, or drop %s as well to rebuild it from the journal (only if the journal still starts at sequence 1)",
-				p.items, p.meta, a, p.meta)
+				p.where, p.items, p.meta, a, p.meta)
 		}
 	}
 	// A role that may only read and write the tables (no CREATE on the
@@ -161,18 +196,19 @@ CREATE TABLE IF NOT EXISTS %[2]s (name text PRIMARY KEY, value bigint NOT NULL);
 		// Two servers starting at once may race on CREATE … IF NOT EXISTS
 		// (a unique violation in the catalog); the second attempt sees
 		// the tables.
-		var err error
-		for range 3 {
-			if _, err = p.pool.Exec(ctx, ddl); err == nil {
-				break
+		err := withStep(ctx, p.where, "create the schema", limit, func(ctx context.Context) (err error) {
+			for range 3 {
+				if _, err = p.pool.Exec(ctx, ddl); err == nil || ctx.Err() != nil {
+					break
+				}
 			}
-		}
+			return err
+		})
 		if err != nil {
-			return fmt.Errorf("postgres: create schema: %w", err)
+			return err
 		}
 	}
-	m, err := p.readMeta(ctx)
-	if err != nil {
+	if err := withStep(ctx, p.where, "read the meta table", limit, readMeta); err != nil {
 		return err
 	}
 	p.floor = uint64(m["floor"])
@@ -184,7 +220,7 @@ CREATE TABLE IF NOT EXISTS %[2]s (name text PRIMARY KEY, value bigint NOT NULL);
 func (p *Postgres) readMeta(ctx context.Context) (map[string]int64, error) {
 	rows, err := p.pool.Query(ctx, "SELECT name, value FROM "+p.meta)
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read meta: %w", err)
+		return nil, err
 	}
 	m := map[string]int64{}
 	var name string
@@ -194,7 +230,7 @@ func (p *Postgres) readMeta(ctx context.Context) (map[string]int64, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("postgres: read meta: %w", err)
+		return nil, err
 	}
 	return m, nil
 }
@@ -470,7 +506,8 @@ func (p *Postgres) PurgeTombstones(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// AppliedSeq implements Backend.
+// AppliedSeq implements Backend. Its error names the server: the start
+// reads it right after OpenPostgres.
 func (p *Postgres) AppliedSeq(ctx context.Context) (uint64, error) {
 	var v int64
 	err := p.pool.QueryRow(ctx, "SELECT value FROM "+p.meta+" WHERE name = 'applied'").Scan(&v)
@@ -478,7 +515,7 @@ func (p *Postgres) AppliedSeq(ctx context.Context) (uint64, error) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("postgres: applied sequence: %w", err)
+		return 0, stepError(p.where, "read the applied sequence", 0, err)
 	}
 	return uint64(v), nil
 }
@@ -520,14 +557,14 @@ func (p *Postgres) Scan(ctx context.Context, now int64, fn func(Item) error) err
 	rows, err := p.pool.Query(ctx, "SELECT key, value, flags, exptime, version FROM "+p.items+
 		" WHERE NOT tombstone AND (exptime = 0 OR exptime > $1) ORDER BY version DESC", now)
 	if err != nil {
-		return fmt.Errorf("postgres: scan: %w", err)
+		return stepError(p.where, "scan", 0, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var it Item
 		var flags, version int64
 		if err := rows.Scan(&it.Key, &it.Value, &flags, &it.Exptime, &version); err != nil {
-			return fmt.Errorf("postgres: scan: %w", err)
+			return stepError(p.where, "scan", 0, err)
 		}
 		it.Flags, it.Version = uint32(flags), uint64(version)
 		if !p.visible(it, false, now) {
@@ -538,13 +575,16 @@ func (p *Postgres) Scan(ctx context.Context, now int64, fn func(Item) error) err
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("postgres: scan: %w", err)
+		return stepError(p.where, "scan", 0, err)
 	}
 	return nil
 }
 
-// Close implements Backend.
+// Close implements Backend. It does not wait for a server that stopped
+// answering (postgres_hang.go).
 func (p *Postgres) Close() error {
-	p.pool.Close()
+	if n := closePool(p.pool.Close, p.conns); n > 0 {
+		p.logf("%s: closed %d connections without waiting for the server, which did not answer within %v", p.where, n, pgCloseGrace)
+	}
 	return nil
 }
