@@ -15,15 +15,8 @@ import (
 // open (openDurable).
 func (srv *Server) initBackendUse(d *durable, b *backing) {
 	bc := d.cfg.Backend
-	if bc.ReadThrough {
-		if b.store != nil {
-			d.rt = newReadThrough(srv, d, b.store)
-		} else {
-			srv.logger.Printf("storage: --read-through needs the storer in this process; another process runs it, so read-through is off")
-		}
-	}
-	if bc.writeThrough() && b.external {
-		srv.logger.Printf("storage: --backend-mode=write-through: another process runs the storer, whose progress this one cannot see; writes are acknowledged write-behind")
+	if bc.ReadThrough && b.store != nil { // openBacking refuses it beside an external storer
+		d.rt = newReadThrough(srv, d, b.store)
 	}
 	srv.metrics.reg.MustRegister(&backendCollector{srv: srv})
 }

@@ -45,6 +45,14 @@ func (srv *Server) openBacking(d *durable) (*backing, storage.Backend, uint64, e
 	lock, err := storage.LockStorer(dir)
 	switch {
 	case errors.Is(err, storage.ErrLocked):
+		// Write-through and read-through need the storer and the store in
+		// this process: with them elsewhere, writes would be acknowledged
+		// write-behind and misses would not read the backend, silently.
+		if bc := d.cfg.Backend; bc.writeThrough() || bc.ReadThrough {
+			return nil, nil, 0, fmt.Errorf("%v: another process (petrel storer) applies the journal to the backend, "+
+				"and --backend-mode=write-through and --read-through need the storer in this process: "+
+				"stop petrel storer and start the server (it runs the storer itself), or use write-behind without read-through", err)
+		}
 		b.external = true
 		srv.logger.Printf("storage: %v: the storer runs in another process; warming read-only", err)
 		p, err := srv.openBackend(d, true)
