@@ -24,13 +24,13 @@ import (
 // exceeded").
 func (srv *Server) openBackend(d *durable, readOnly bool) (storage.Backend, error) {
 	bc := d.cfg.Backend
-	ctx := context.Background()
+	ctx := srv.startStop // a signal during a slow open stops it
 	switch bc.kind() {
 	case BackendPostgres:
 		p, err := storage.OpenPostgres(ctx, storage.PostgresOptions{DSN: bc.PostgresDSN, Table: bc.PostgresTable,
 			Timeout: bc.timeout(), Logf: srv.logger.Printf})
 		if err != nil {
-			return nil, openError(err, bc.timeout())
+			return nil, srv.openError(err, bc.timeout())
 		}
 		srv.logger.Printf("storage: backend postgres (table %s)", orDefault(bc.PostgresTable, "petrel_items"))
 		return p, nil
@@ -38,7 +38,7 @@ func (srv *Server) openBackend(d *durable, readOnly bool) (storage.Backend, erro
 		db, err := storage.OpenDynamoDB(ctx, storage.DynamoDBOptions{Table: bc.DynamoTable, Region: bc.DynamoRegion,
 			Endpoint: bc.DynamoEndpoint, CreateTable: true, Timeout: bc.timeout()})
 		if err != nil {
-			return nil, openError(err, bc.timeout())
+			return nil, srv.openError(err, bc.timeout())
 		}
 		srv.clampItemSize(db.MaxValueSize())
 		srv.logger.Printf("storage: backend dynamodb (table %s, largest value %d bytes)", orDefault(bc.DynamoTable, "petrel"), db.MaxValueSize())
@@ -77,8 +77,12 @@ func (srv *Server) clampItemSize(maxValue int) {
 	}
 }
 
-// openError says which setting bounded a step of opening that timed out.
-func openError(err error, timeout time.Duration) error {
+// openError says which setting bounded a step of opening that timed out,
+// or that a signal stopped it (NewContext).
+func (srv *Server) openError(err error, timeout time.Duration) error {
+	if srv.startStop.Err() != nil {
+		return fmt.Errorf("%w: open the backend: %w", ErrStopped, err)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("open the backend (--backend-timeout %v): %w", timeout, err)
 	}
