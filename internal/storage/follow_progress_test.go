@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -34,20 +33,8 @@ func waitProgress(t *testing.T, dataDir, what string, ok func(StorerProgress) bo
 // server's own journal measures the backlog exactly, with the backend up,
 // down, and after the storer has stopped.
 func TestPublishProgress(t *testing.T) {
-	dataDir := t.TempDir()
-	j := openTestJournal(t, JournalDir(dataDir), 16<<10)
-	defer j.Close()
-	applied := newWriter(t, j, 6).write(100)
-	d, err := OpenDirJournal(dataDir, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	p := openTestPebble(t, PebbleDir(dataDir))
-	defer p.Close()
-	var down atomic.Bool
-	s := NewStorer(d, switchBackend(p, &down), StorerOptions{RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, CPUShare: 1})
-	stopStorer := startStorer(t, s)
+	f := startFollowedStorer(t, 6, 100)
+	dataDir, j, s, down, applied, stopStorer := f.dataDir, f.j, f.s, f.down, f.applied, f.stop
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); PublishProgress(ctx, dataDir, s, time.Millisecond, t.Logf) }()

@@ -167,24 +167,9 @@ func TestStorerBacklogBytesAfterRestart(t *testing.T) {
 // the same bytes, from files it only reads, whose finished segments end in
 // the writer's zeros.
 func TestStorerBacklogBytesDirJournal(t *testing.T) {
-	dataDir := t.TempDir()
-	j := openTestJournal(t, JournalDir(dataDir), 16<<10)
-	defer j.Close()
-	applied := newWriter(t, j, 3).write(100)
-	d, err := OpenDirJournal(dataDir, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	p := openTestPebble(t, PebbleDir(dataDir))
-	defer p.Close()
-	var down atomic.Bool
-	s := NewStorer(d, switchBackend(p, &down), StorerOptions{RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, CPUShare: 1})
-	startStorer(t, s)
-	if err := s.WaitApplied(context.Background(), applied); err != nil {
-		t.Fatal(err)
-	}
-	down.Store(true)
+	f := startFollowedStorer(t, 3, 100)
+	j, s, applied := f.j, f.s, f.applied
+	f.down.Store(true)
 	segs := j.Stats().Segments
 	last := appendValues(t, j, "v", 30, 3000)
 	if j.Stats().Segments < segs+3 {
@@ -278,24 +263,9 @@ func TestDirJournalBytesAfter(t *testing.T) {
 // then: the backlog it logs and exports stood at its size when the outage
 // began while the server went on appending.
 func TestStorerBacklogDirJournalGrowsDuringOutage(t *testing.T) {
-	dataDir := t.TempDir()
-	j := openTestJournal(t, JournalDir(dataDir), 16<<10)
-	defer j.Close()
-	applied := newWriter(t, j, 4).write(50)
-	d, err := OpenDirJournal(dataDir, time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	p := openTestPebble(t, PebbleDir(dataDir))
-	defer p.Close()
-	var down atomic.Bool
-	s := NewStorer(d, switchBackend(p, &down), StorerOptions{RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, CPUShare: 1})
-	startStorer(t, s)
-	if err := s.WaitApplied(context.Background(), applied); err != nil {
-		t.Fatal(err)
-	}
-	down.Store(true)
+	f := startFollowedStorer(t, 4, 50)
+	j, s, applied := f.j, f.s, f.applied
+	f.down.Store(true)
 	var prev Lag
 	for round := range 3 {
 		last := appendValues(t, j, fmt.Sprint("outage", round), 10, 2000)
@@ -308,4 +278,40 @@ func TestStorerBacklogDirJournalGrowsDuringOutage(t *testing.T) {
 		}
 		prev = l
 	}
+}
+
+// followedStorer is `petrel storer` in a test: a storer following the files
+// of a journal the test writes (16 KiB segments), applying to Pebble
+// through a switch that takes the backend down.
+type followedStorer struct {
+	dataDir string
+	j       *journal.Local
+	d       *DirJournal
+	s       *Storer
+	stop    func() error
+	down    *atomic.Bool
+	applied uint64 // the n records written first, all applied
+}
+
+// startFollowedStorer writes n records (seeded by seed), starts the storer
+// and waits until it has applied them. Everything is closed at cleanup.
+func startFollowedStorer(t *testing.T, seed uint64, n int) followedStorer {
+	t.Helper()
+	f := followedStorer{dataDir: t.TempDir(), down: new(atomic.Bool)}
+	f.j = openTestJournal(t, JournalDir(f.dataDir), 16<<10)
+	t.Cleanup(func() { f.j.Close() })
+	f.applied = newWriter(t, f.j, seed).write(n)
+	var err error
+	if f.d, err = OpenDirJournal(f.dataDir, time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.d.Close() })
+	p := openTestPebble(t, PebbleDir(f.dataDir))
+	t.Cleanup(func() { p.Close() })
+	f.s = NewStorer(f.d, switchBackend(p, f.down), StorerOptions{RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond, CPUShare: 1})
+	f.stop = startStorer(t, f.s) // its cleanup runs first
+	if err := f.s.WaitApplied(context.Background(), f.applied); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
