@@ -55,6 +55,9 @@ func storerMain(args []string) error {
 	if err := storage.CheckRestore(*dataDir); err != nil {
 		return err
 	}
+	if err := storage.RemoveStorerProgress(*dataDir); err != nil {
+		return err
+	}
 	p, err := storage.OpenPebble(storage.PebbleDir(*dataDir), storage.PebbleOptions{
 		ErrorLogf: progressLogf(false),
 		OnFatal: func(msg string) {

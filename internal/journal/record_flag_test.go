@@ -58,9 +58,26 @@ func TestDelayedFlushMarks(t *testing.T) {
 	j.Close()
 	j = openT(t, Options{Dir: dir})
 	defer j.Close()
-	want := []FlushMark{{Seq: 1, At: 100, Delayed: true}, {Seq: 3, At: 101}}
+	want := []FlushMark{{Seq: 1, At: 100, Delayed: true, Marked: true}, {Seq: 3, At: 101, Marked: true}}
 	if got := j.Recovery().Flushes; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Fatalf("flush marks %+v, want %+v", got, want)
+	}
+}
+
+// TestFlushMarksVersion1: a version-1 segment does not mark delayed
+// flushes, and its flush_alls say so (Marked false).
+func TestFlushMarksVersion1(t *testing.T) {
+	dir := t.TempDir()
+	j := openT(t, Options{Dir: dir})
+	if _, err := j.Append(&Record{Type: TypeFlushAll, At: 100}); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	setVersion(t, filepath.Join(dir, segName(1)), 1)
+	j = openT(t, Options{Dir: dir})
+	defer j.Close()
+	if got := j.Recovery().Flushes; len(got) != 1 || got[0] != (FlushMark{Seq: 1, At: 100}) {
+		t.Fatalf("flush marks of a version-1 segment %+v", got)
 	}
 }
 

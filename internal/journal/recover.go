@@ -32,6 +32,11 @@ type FlushMark struct {
 	Seq     uint64
 	At      int64
 	Delayed bool
+	// Marked says the segment marks delayed flushes (format version 2 on):
+	// a flush not Delayed is then an immediate one even if At is after
+	// the reader's clock (a clock stepped back since), while in version 1
+	// only At can tell.
+	Marked bool
 }
 
 // Truncation is one cut made by recovery.
@@ -272,7 +277,7 @@ func (j *Local) scanSegment(name string, first uint64, last bool, buf *[]byte) (
 		res.next++
 		res.records++
 		if rec.Type == TypeFlushAll {
-			j.recovery.Flushes = append(j.recovery.Flushes, FlushMark{Seq: rec.Seq, At: rec.At, Delayed: rec.Delayed})
+			j.recovery.Flushes = append(j.recovery.Flushes, FlushMark{Seq: rec.Seq, At: rec.At, Delayed: rec.Delayed, Marked: res.version >= 2})
 		}
 	}
 }

@@ -123,6 +123,10 @@ func (j *Local) Restart(first uint64, why string) error {
 	rep.Dropped = append(rep.Dropped, names...)
 	rep.Warnings = append(rep.Warnings, msg)
 	rep.Segments, rep.FirstSeq, rep.LastSeq = 1, first, first-1
+	// The flush_alls were in the records dropped, which the consumer
+	// holds: left listed, a restart would cut or bite at them again, and
+	// drop what the consumer stored after them.
+	rep.Flushes = nil
 	j.mu.Unlock()
 	j.opts.Logf("%s", msg)
 	return nil

@@ -38,5 +38,5 @@ func (f osFile) Removed() (bool, error) {
 	case serr != nil:
 		return false, &os.PathError{Op: "statx", Path: f.Name(), Err: serr}
 	}
-	return st.Nlink == 0, nil
+	return st.Nlink == 0 && confirmRemoved(f.File), nil
 }

@@ -8,6 +8,19 @@ import (
 	"syscall"
 )
 
+// confirmRemoved checks a link count of 0 against the path: a filesystem
+// that reports 0 for a file that is there (some FUSE ones) would
+// otherwise fail the journal for good. The file is gone if its path is
+// missing or names another file. Only a count of 0 pays for this stat.
+func confirmRemoved(f *os.File) bool {
+	pfi, err := os.Stat(f.Name())
+	if err != nil {
+		return true // missing, or the path cannot be read: the count stands
+	}
+	ffi, err := f.Stat()
+	return err != nil || !os.SameFile(pfi, ffi)
+}
+
 // fstatRemoved reads the link count with fstat(2).
 func fstatRemoved(f *os.File) (bool, error) {
 	fi, err := f.Stat()
@@ -18,5 +31,5 @@ func fstatRemoved(f *os.File) (bool, error) {
 	if !ok {
 		return false, fmt.Errorf("stat %s: no link count (%T)", f.Name(), fi.Sys())
 	}
-	return st.Nlink == 0, nil
+	return st.Nlink == 0 && confirmRemoved(f), nil
 }

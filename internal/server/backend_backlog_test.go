@@ -200,15 +200,7 @@ func TestBacklogLimitBackendDownAtStart(t *testing.T) {
 // the server, and still holds once that storer has stopped. The server
 // used to run no watcher then: writes went past any limit.
 func TestBacklogLimitExternalStorer(t *testing.T) {
-	dir := t.TempDir()
-	lock, err := storage.LockStorer(dir) // the other process's
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Unlock()
-	cfg := DefaultConfig()
-	cfg.MemoryMB = 16
-	cfg.Durable.DataDir = dir
+	dir, cfg := besidePetrelStorer(t)
 	cfg.Durable.Backend.BacklogLimit = 256 << 10
 	srv, err := New(cfg) // starts the watcher of the external storer's backlog
 	if err != nil {
@@ -238,27 +230,40 @@ func TestBacklogLimitExternalStorer(t *testing.T) {
 			t.Fatalf("set with the backend up: %q", r)
 		}
 	}
+	limit := cfg.Durable.Backend.BacklogLimit
+	// published waits until the storer has published what it applied,
+	// so that the backlog the server measures is the journal after it.
+	published := func() {
+		t.Helper()
+		waitFor(t, "the storer to publish its progress", func() bool {
+			p, ok, err := storage.ReadStorerProgress(dir)
+			return err == nil && ok && p.Applied >= srv.dur.j.DurableSeq()
+		})
+	}
 	waitCaughtUp(t, srv, st)
-	fill := func(when, prefix string) int {
+	published()
+	// After each value the backlog over the limit is waited for to be
+	// refused (one poll of the watcher): no sleeps to guess at.
+	fill := func(when, prefix string) {
 		t.Helper()
 		accepted, refused := 0, false
 		for i := 0; i < 20 && !refused; i++ {
 			switch r := setValue(t, srv, fmt.Sprintf("%s%d", prefix, i), 100<<10); r {
 			case "STORED":
 				accepted++
+				if externalBacklogBytes(srv.dur.j, dir) > limit {
+					waitFor(t, when+": the watcher to refuse writes", srv.dur.backlogFull.Load)
+				}
 			case refusedReply:
 				refused = true
 			default:
 				t.Fatalf("%s: set: %q", when, r)
 			}
-			time.Sleep(3 * backlogPoll / 2) // let the storer publish and the watcher measure
 		}
-		// 3 go over the limit; the watcher may be a poll or two late on a busy machine.
-		if !refused || accepted < 3 || accepted > 10 {
-			t.Fatalf("%s, 256 KiB limit: %d values of 100 KiB accepted (refused: %v), want 3 (or a few more) and then refusal",
+		if !refused || accepted != 3 {
+			t.Fatalf("%s, 256 KiB limit: %d values of 100 KiB accepted (refused: %v), want 3 and then refusal",
 				when, accepted, refused)
 		}
-		return accepted
 	}
 	be.down.Store(true)
 	fill("backend down", "big")
@@ -272,6 +277,7 @@ func TestBacklogLimitExternalStorer(t *testing.T) {
 	}
 	waitCaughtUp(t, srv, st)
 	stopStorer()
+	published()
 	fill("storer stopped", "orphan")
 }
 

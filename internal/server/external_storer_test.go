@@ -13,15 +13,7 @@ import (
 func TestExternalStorerRefusesThroughModes(t *testing.T) {
 	f := func(mode string, readThrough bool, refused bool) {
 		t.Helper()
-		dir := t.TempDir()
-		lock, err := storage.LockStorer(dir) // the other process's
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer lock.Unlock()
-		cfg := DefaultConfig()
-		cfg.MemoryMB = 16
-		cfg.Durable.DataDir = dir
+		_, cfg := besidePetrelStorer(t)
 		cfg.Durable.Backend.Mode = mode
 		cfg.Durable.Backend.ReadThrough = readThrough
 		srv, err := New(cfg)
@@ -40,4 +32,21 @@ func TestExternalStorerRefusesThroughModes(t *testing.T) {
 	f(ModeWriteThrough, true, true)
 	f(ModeWriteBehind, false, false)
 	f("", false, false)
+}
+
+// besidePetrelStorer returns a data directory whose storer lock is held
+// until the test ends, as by `petrel storer` in another process, and the
+// config of a server on it.
+func besidePetrelStorer(t *testing.T) (string, Config) {
+	t.Helper()
+	dir := t.TempDir()
+	lock, err := storage.LockStorer(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Unlock() })
+	cfg := DefaultConfig()
+	cfg.MemoryMB = 16
+	cfg.Durable.DataDir = dir
+	return dir, cfg
 }

@@ -153,7 +153,9 @@ func (srv *Server) recoverFlush(d *durable, now int64) (uint64, error) {
 // way the records after it decide. Version-1 segments do not mark delayed
 // flushes, so theirs read as immediate ones once due, at their own
 // sequence (writes between such a command and its deadline survive: the
-// old approximation), and as pending before.
+// old approximation), and as pending before. A version-2 immediate flush
+// cuts whatever the clock says: one whose time is after now was made
+// before the clock was stepped back, and memory dropped everything then.
 func flushCut(marks []journal.FlushMark, now int64) (cut uint64, pending int64, bite bool) {
 	for i, m := range marks {
 		switch {
@@ -161,7 +163,7 @@ func flushCut(marks []journal.FlushMark, now int64) (cut uint64, pending int64, 
 			// Replaced or bitten: the records after it decide.
 		case m.Delayed && m.At <= now:
 			pending, bite = 0, true
-		case !m.Delayed && m.At <= now:
+		case !m.Delayed && (m.Marked || m.At <= now):
 			cut, pending = m.Seq, 0
 		default:
 			pending = m.At // a later flush_all replaces a delayed one

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,10 +19,11 @@ import (
 
 func TestFlushCut(t *testing.T) {
 	const now = 1000
-	imm := func(seq uint64, at int64) journal.FlushMark { return journal.FlushMark{Seq: seq, At: at} }
+	imm := func(seq uint64, at int64) journal.FlushMark { return journal.FlushMark{Seq: seq, At: at, Marked: true} }
 	del := func(seq uint64, at int64) journal.FlushMark {
-		return journal.FlushMark{Seq: seq, At: at, Delayed: true}
+		return journal.FlushMark{Seq: seq, At: at, Delayed: true, Marked: true}
 	}
+	v1 := func(seq uint64, at int64) journal.FlushMark { return journal.FlushMark{Seq: seq, At: at} }
 	f := func(name string, marks []journal.FlushMark, cut uint64, pending int64, bite bool) {
 		t.Helper()
 		c, p, b := flushCut(marks, now)
@@ -37,9 +40,11 @@ func TestFlushCut(t *testing.T) {
 	f("delayed replaced by a delayed one", []journal.FlushMark{del(5, 950), del(7, 1100)}, 0, 1100, false)
 	f("delayed replaced, the new one due", []journal.FlushMark{del(5, 950), del(7, 990)}, 0, 0, true)
 	f("delayed replaced by an immediate one", []journal.FlushMark{del(5, 1100), imm(7, 800)}, 7, 0, false)
+	f("immediate, the clock stepped back since", []journal.FlushMark{imm(3, 1100)}, 3, 0, false)
 	// Version-1 segments do not mark delayed flushes: the old approximation.
-	f("version 1, due", []journal.FlushMark{imm(5, 950)}, 5, 0, false)
-	f("version 1, to come", []journal.FlushMark{imm(5, 1100)}, 0, 1100, false)
+	f("version 1, due", []journal.FlushMark{v1(5, 950)}, 5, 0, false)
+	f("version 1, to come", []journal.FlushMark{v1(5, 1100)}, 0, 1100, false)
+	f("version 1 then version 2", []journal.FlushMark{v1(5, 1100), imm(7, 900)}, 7, 0, false)
 }
 
 // keysIn returns which of keys a get on s finds, as "k1 k2".
@@ -193,12 +198,7 @@ func TestFlushBiteAtRestart(t *testing.T) {
 // keeps a replaced delayed flush as a marker that hides what is below it
 // once its time passes, a known gap (docs/storage.md).
 func TestFlushReplacedAcrossRestart(t *testing.T) {
-	dir := t.TempDir()
-	lock, err := storage.LockStorer(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Unlock()
+	dir, _ := besidePetrelStorer(t)
 	srv := newDurableServer(t, dir)
 	t0 := time.Now().Unix() - 100
 	s := newTextSession(srv, t0)
@@ -418,5 +418,69 @@ func TestResumePastDeadline(t *testing.T) {
 	srv = faultServer(t, fs, dir)
 	if got := keysIn(t, newTextSession(srv, t0+3), keys); got != "new" {
 		t.Fatalf("after a restart: %q, want new, as before it", got)
+	}
+}
+
+// TestRepairRestartForgetsFlushes: a --repair start over a journal cut
+// below what the store holds restarts the journal after the store's
+// sequence. A delayed flush_all left in the kept records was bitten before
+// the cut, and the store has applied the bite and the writes after it:
+// biting it again at the restart flushed those writes.
+func TestRepairRestartForgetsFlushes(t *testing.T) {
+	dir := t.TempDir()
+	srv := newDurableServer(t, dir)
+	t0 := time.Now().Unix() - 100
+	for _, req := range []string{"set before 0 0 1\r\nb\r\n", "flush_all 50\r\n"} {
+		if _, err := execDurable(t, newTextSession(srv, t0), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Past the deadline: the first request bites (sequence 3).
+	s := newTextSession(srv, time.Now().Unix())
+	for _, req := range []string{"set after1 0 0 1\r\n1\r\n", "set after2 0 0 1\r\n2\r\n"} {
+		if _, err := execDurable(t, s, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if recs := flushRecords(t, srv.dur); len(recs) != 2 || recs[1].Seq != 3 {
+		t.Fatalf("flush records %+v: want the delayed one and its bite at sequence 3", recs)
+	}
+	// Where record 3 starts: the journal is cut there, as by --repair.
+	r, err := srv.dur.j.ReadFrom(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec journal.Record
+	for range 2 {
+		if err := r.Next(&rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pos, err := r.(journal.Positioner).Position()
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, srv, srv.dur.back.storer.Load())
+	srv.Shutdown() // and the storer makes what it applied durable
+	seg := filepath.Join(storage.JournalDir(dir), fmt.Sprintf("%020d.journal", pos.Segment))
+	if err := os.Truncate(seg, pos.Offset); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := DefaultConfig()
+	cfg.MemoryMB = 16
+	cfg.Durable.DataDir = dir
+	cfg.Durable.Repair = true
+	srv, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	if got := keysIn(t, newTextSession(srv, time.Now().Unix()), "before after1 after2"); got != "after1 after2" {
+		t.Fatalf("after the --repair restart: %q, want after1 after2", got)
+	}
+	if recs := flushRecords(t, srv.dur); len(recs) != 0 {
+		t.Errorf("the restart journaled flush records %+v", recs)
 	}
 }

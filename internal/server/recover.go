@@ -99,8 +99,18 @@ func (srv *Server) openDurable() error {
 		lock.Unlock()
 		return err
 	}
+	var held *storage.Lock
+	if cfg.Repair {
+		if held, err = repairLock(cfg.DataDir); err != nil {
+			lock.Unlock()
+			return err
+		}
+	}
 	j, err := journal.Open(opts)
 	if err != nil {
+		if held != nil {
+			held.Unlock()
+		}
 		lock.Unlock()
 		if !cfg.Repair {
 			return fmt.Errorf("journal %s: %w (to start anyway, cutting the journal there and losing what follows, use --repair)", opts.Dir, err)
@@ -110,9 +120,9 @@ func (srv *Server) openDurable() error {
 	rec := j.Recovery()
 	srv.logger.Printf("journal %s (%s): %d segments, records %d..%d", opts.Dir, opts.Mode, rec.Segments, rec.FirstSeq, rec.LastSeq)
 	d := &durable{cfg: cfg, mode: cfg.mode(), j: j, lock: lock}
-	b, be, applied, err := srv.openBacking(d)
+	b, be, applied, err := srv.openBacking(d, held)
 	if err == nil {
-		err = checkApplied(j, applied)
+		err = checkApplied(j, applied, b.external, cfg.DataDir)
 	}
 	if err != nil {
 		srv.closeBacking(b)
@@ -136,6 +146,7 @@ func (srv *Server) openDurable() error {
 			be.Close()
 		}
 		srv.closeDurable()
+		srv.dur = nil // closed: NewContext's Shutdown must not close it again
 		return fmt.Errorf("warm-up: %w", err)
 	}
 	load := func() error {
@@ -149,6 +160,7 @@ func (srv *Server) openDurable() error {
 	if !cfg.AcceptDuringWarmup {
 		if err := load(); err != nil {
 			srv.closeDurable()
+			srv.dur = nil
 			if srv.loadStopped() && !errors.Is(err, ErrStopped) {
 				err = fmt.Errorf("%w: %w", ErrStopped, err) // a read cut by the context
 			}

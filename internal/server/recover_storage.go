@@ -38,11 +38,15 @@ type backing struct {
 }
 
 // openBacking opens the store for warm-up. It returns the backend to warm
-// from (nil for none) and the sequence it has applied.
-func (srv *Server) openBacking(d *durable) (*backing, storage.Backend, uint64, error) {
+// from (nil for none) and the sequence it has applied. held is the
+// storer's lock when the caller took it already (repairLock), else nil.
+func (srv *Server) openBacking(d *durable, held *storage.Lock) (*backing, storage.Backend, uint64, error) {
 	dir := d.cfg.DataDir
 	b := &backing{}
-	lock, err := storage.LockStorer(dir)
+	lock, err := held, error(nil)
+	if lock == nil {
+		lock, err = storage.LockStorer(dir)
+	}
 	switch {
 	case errors.Is(err, storage.ErrLocked):
 		// Write-through and read-through need the storer and the store in
@@ -68,6 +72,9 @@ func (srv *Server) openBacking(d *durable) (*backing, storage.Backend, uint64, e
 		return nil, nil, 0, err
 	}
 	b.lock = lock
+	if err := storage.RemoveStorerProgress(dir); err != nil {
+		srv.logger.Printf("%v (a petrel storer started later replaces it)", err)
+	}
 	p, err := srv.openBackend(d, false)
 	if err != nil {
 		lock.Unlock()
@@ -121,6 +128,22 @@ func checkJournalFits(j journal.Journal, applied uint64, be storage.Backend) err
 	}
 }
 
+// repairLock takes the storer's lock for a --repair start, before the
+// journal is opened and cut. A repair beside `petrel storer` is refused:
+// that process applies the journal being cut and restarted, what it has
+// applied can be ahead of anything this process can read (its store is
+// locked, and it publishes its progress only every --poll), and a journal
+// restarted below that would hand out sequences again that it has seen.
+func repairLock(dataDir string) (*storage.Lock, error) {
+	lock, err := storage.LockStorer(dataDir)
+	if errors.Is(err, storage.ErrLocked) {
+		return nil, fmt.Errorf("--repair: %v: another process (petrel storer) applies this journal; "+
+			"stop it first, then start the server with --repair (the server runs the storer itself), "+
+			"and start petrel storer again once the server is up", err)
+	}
+	return lock, err
+}
+
 // checkApplied handles a journal that ends below what the backend holds
 // (the journal was removed, or cut by --repair): new appends would reuse
 // sequences the backend already has, and the backend, which never goes back
@@ -130,7 +153,20 @@ func checkJournalFits(j journal.Journal, applied uint64, be storage.Backend) err
 // nothing the backend holds. Without it the start is refused, saying so.
 // Rebuilding the store from the journal instead would throw away what only
 // the store still has.
-func checkApplied(j *journal.Local, applied uint64) error {
+//
+// Beside `petrel storer` (external), the read-only view of the store can
+// be behind what that process has applied; what it last published counts
+// too. A restart is never made there (repairLock refuses --repair).
+func checkApplied(j *journal.Local, applied uint64, external bool, dataDir string) error {
+	if external {
+		p, ok, err := storage.ReadStorerProgress(dataDir)
+		if err != nil {
+			return err
+		}
+		if ok {
+			applied = max(applied, p.Applied)
+		}
+	}
 	last := j.LastSeq()
 	if applied <= last {
 		return nil
@@ -140,6 +176,11 @@ func checkApplied(j *journal.Local, applied uint64) error {
 		"Writes acknowledged after the backend's last durable flush, held only in the missing journal, are lost",
 		applied, last, last+1, applied)
 	err := j.Restart(applied+1, why)
+	if errors.Is(err, journal.ErrNeedsRepair) && external {
+		return fmt.Errorf("the storage backend has applied up to sequence %d but the journal ends at %d "+
+			"(was the journal removed, or cut by --repair?). Stop petrel storer, then start the server with --repair: "+
+			"it runs the storer itself and starts the journal again after what the backend holds", applied, last)
+	}
 	if errors.Is(err, journal.ErrNeedsRepair) {
 		return fmt.Errorf("the storage backend has applied up to sequence %d but the journal ends at %d "+
 			"(was the journal removed, or cut by --repair?). The backend holds the newest state that is left: "+

@@ -205,7 +205,7 @@ func TestRestartStoreAndTail(t *testing.T) {
 			case i == flushAt:
 				recs[i] = journal.Record{Type: journal.TypeFlushAll, At: now - 5}
 			case i == delayedAt:
-				recs[i] = journal.Record{Type: journal.TypeFlushAll, At: now + 100000}
+				recs[i] = journal.Record{Type: journal.TypeFlushAll, At: now + 100000, Delayed: true}
 			case x < 11:
 				// Values of 2-4 KB that do not compress, so that the
 				// store is large enough to be loaded in several key

@@ -138,10 +138,15 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 		srv.exec = (*session).exec
 	}
 	srv.metrics = newMetrics(srv)
-	if err := srv.openDurable(); err != nil {
-		return nil, err
+	err = srv.openDurable()
+	if err == nil {
+		err = srv.initCmdlog()
 	}
-	if err := srv.initCmdlog(); err != nil {
+	if err != nil {
+		// Stops what was started (the journal watcher; with a bad
+		// command log, the whole durable state and its storer), as a
+		// caller that goes on after the error expects.
+		srv.Shutdown()
 		return nil, err
 	}
 	return srv, nil

@@ -73,6 +73,19 @@ func ReadStorerProgress(dataDir string) (StorerProgress, bool, error) {
 	return p, true, nil
 }
 
+// RemoveStorerProgress removes dataDir's storer.progress. A storer that
+// takes over the store (`petrel storer` at start, a server running its
+// own, a restore) removes what an earlier one published: after a restore,
+// or a journal restarted by --repair, its sequence and position name a
+// store and a journal that are gone, and a server beside the new storer
+// would measure its backlog from there until the first publish.
+func RemoveStorerProgress(dataDir string) error {
+	if err := os.Remove(filepath.Join(dataDir, progressFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("storage: storer progress: %w", err)
+	}
+	return nil
+}
+
 // PublishProgress writes s's progress to dataDir's storer.progress every
 // interval while it changes, until ctx is done, and once more then.
 func PublishProgress(ctx context.Context, dataDir string, s *Storer, every time.Duration, logf Logf) {

@@ -396,6 +396,9 @@ func RestoreSnapshot(ctx context.Context, snapDir, dataDir string, force bool, l
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer sl.Unlock()
+	if err := RemoveStorerProgress(dataDir); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
 	snapAbs, err := filepath.Abs(snapDir)
 	if err != nil {
 		return fmt.Errorf("restore: %w", err)
