@@ -191,48 +191,66 @@ func TestFlushBiteAtRestart(t *testing.T) {
 
 // TestFlushReplacedAcrossRestart: a delayed flush_all replaced by a later
 // one never takes effect, even once its own deadline has passed, and the
-// later one is re-armed at a restart and bitten when due.
-//
-// The store is kept out of it (its storer lock held, as by `petrel storer`
-// in another process, so the server warms from the journal alone): it
-// keeps a replaced delayed flush as a marker that hides what is below it
-// once its time passes, a known gap (docs/storage.md).
+// later one is re-armed at a restart and bitten when due. Once with the
+// store applying everything (it keeps only the later flush's marker), once
+// without it (its storer lock held, as by `petrel storer` in another
+// process, so the server warms from the journal alone).
 func TestFlushReplacedAcrossRestart(t *testing.T) {
-	dir, _ := besidePetrelStorer(t)
-	srv := newDurableServer(t, dir)
-	t0 := time.Now().Unix() - 100
-	s := newTextSession(srv, t0)
-	later := time.Now().Unix() + 1000
-	for _, req := range []string{
-		"set a 0 0 1\r\na\r\n",
-		"flush_all 10\r\n", // due at t0+9, in the past at the restart
-		"set b 0 0 1\r\nb\r\n",
-		"flush_all " + strconv.FormatInt(later-t0+1, 10) + "\r\n", // replaces it
-		"set c 0 0 1\r\nc\r\n",
-	} {
-		if _, err := execDurable(t, s, req); err != nil {
+	f := func(name string, withStore bool) {
+		t.Helper()
+		dir := t.TempDir()
+		if !withStore {
+			dir, _ = besidePetrelStorer(t)
+		}
+		srv := newDurableServer(t, dir)
+		t0 := time.Now().Unix() - 100
+		s := newTextSession(srv, t0)
+		later := time.Now().Unix() + 1000
+		for _, req := range []string{
+			"set a 0 0 1\r\na\r\n",
+			"flush_all 10\r\n", // due at t0+9, in the past at the restart
+			"set b 0 0 1\r\nb\r\n",
+			"flush_all " + strconv.FormatInt(later-t0+1, 10) + "\r\n", // replaces it
+			"set c 0 0 1\r\nc\r\n",
+		} {
+			if _, err := execDurable(t, s, req); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if withStore {
+			waitCaughtUp(t, srv, srv.dur.back.storer.Load())
+		}
+		srv.Shutdown()
+
+		srv = newDurableServer(t, dir)
+		if due := srv.dur.bite.due.Load(); due != later {
+			t.Fatalf("%s: tracked deadline after the restart: %d, want %d", name, due, later)
+		}
+		s = newTextSession(srv, time.Now().Unix())
+		if got := keysIn(t, s, "a b c"); got != "a b c" {
+			t.Fatalf("%s: after a restart, the replaced flush_all's deadline passed: %q, want a b c", name, got)
+		}
+		s.now = later + 1
+		if _, err := execDurable(t, s, "set d 0 0 1\r\nd\r\n"); err != nil {
 			t.Fatal(err)
 		}
-	}
-	srv.Shutdown()
+		if got := keysIn(t, s, "a b c d"); got != "d" {
+			t.Fatalf("%s: past the re-armed deadline: %q, want d", name, got)
+		}
+		if withStore {
+			waitCaughtUp(t, srv, srv.dur.back.storer.Load())
+		}
+		srv.Shutdown()
 
-	srv = newDurableServer(t, dir)
-	if due := srv.dur.bite.due.Load(); due != later {
-		t.Fatalf("tracked deadline after the restart: %d, want %d", due, later)
+		// The bite's time is in the real clock's future, yet as a
+		// version-2 immediate flush it cuts.
+		srv = newDurableServer(t, dir)
+		if got := keysIn(t, newTextSession(srv, time.Now().Unix()), "a b c d"); got != "d" {
+			t.Fatalf("%s: after a restart past the bite: %q, want d", name, got)
+		}
 	}
-	s = newTextSession(srv, time.Now().Unix())
-	if got := keysIn(t, s, "a b c"); got != "a b c" {
-		t.Fatalf("after a restart, the replaced flush_all's deadline passed: %q, want a b c", got)
-	}
-	s.now = later + 1
-	if _, err := execDurable(t, s, "set d 0 0 1\r\nd\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	if got := keysIn(t, s, "a b c d"); got != "d" {
-		t.Fatalf("past the re-armed deadline: %q, want d", got)
-	}
-	// (No restart now: the bite's time is in the real clock's future, and
-	// a flush_all from the future reads as a delayed one.)
+	f("with the store", true)
+	f("journal alone", false)
 }
 
 // TestFlushAllClearsDeadline: an immediate flush_all clears a pending

@@ -26,9 +26,11 @@ type Item struct {
 // above the version stored for its key changes nothing, so replaying a batch
 // twice, or a stale write racing a newer one, can never take a key back in
 // time. A Delete leaves a tombstone carrying its version (removed later), so
-// an older Set replayed after it stays deleted. A FlushAll record with At <=
-// its own apply time removes (or hides) every item whose Version < Seq; a
-// delayed one hides items with Version < Seq once the clock reaches At.
+// an older Set replayed after it stays deleted. A FlushAll record that is
+// not pending (pendingFlush) removes (or hides) every item whose Version <
+// Seq; a pending one is kept as the one pending marker, replacing an older
+// one, and hides items with Version < Seq once the clock reaches At, until
+// a later FlushAll replaces or clears it.
 type Backend interface {
 	// Apply writes recs (in sequence order) and records the highest Seq as
 	// the applied sequence, atomically where the backend allows. recs'
@@ -44,3 +46,16 @@ type Backend interface {
 	Scan(ctx context.Context, now int64, fn func(Item) error) error
 	Close() error
 }
+
+// pendingFlush reports whether the flush_all record r is kept as a pending
+// marker rather than applied at once (at now, unix seconds). A delayed one
+// (Record.Delayed) always is, even applied after its time by a storer that
+// is behind: a later flush_all replaces a pending delayed one (memcached's
+// rule), the journal may hold that later record not yet applied, and
+// applying this one at once would drop what memory still holds. Nothing
+// waits on the marker to turn into a floor: when a delayed flush comes
+// due, the server journals an immediate one ("the bite",
+// internal/server/flush_bite.go) before anything reads past it, and that
+// record clears the marker. A record of a version-1 journal does not say
+// whether it was delayed, and goes by At: pending while still to come.
+func pendingFlush(r *journal.Record, now int64) bool { return r.Delayed || r.At > now }

@@ -279,10 +279,7 @@ func (d *DynamoDB) apply(ctx context.Context, recs []journal.Record) error {
 	floor, purged, pending := d.floor, d.purged, d.pending
 	d.mu.Unlock()
 	oldFloor := floor
-	if pending.seq != 0 && pending.at <= now {
-		floor = max(floor, pending.seq)
-		pending = flushMark{}
-	}
+	// A pending flush that has come due stays a marker (pendingFlush).
 	f, err := foldRecords(recs, max(floor, purged), now)
 	if err != nil {
 		return err

@@ -44,7 +44,9 @@ import (
 // An immediate flush_all (At no later than its apply time) deletes the whole
 // data keyspace with one range tombstone, and raises flushseq so that no
 // older set can come back. A delayed one stays a marker that hides older
-// versions once the clock reaches At; a later immediate flush drops it.
+// versions once the clock reaches At; a later flush_all of either kind
+// replaces it (pendingFlush). Stores written before that rule may hold
+// several markers; the next delayed flush leaves one.
 type Pebble struct {
 	db   *pebble.DB
 	opts PebbleOptions
@@ -267,15 +269,19 @@ func (p *Pebble) Apply(ctx context.Context, recs []journal.Record) error {
 		r := &recs[i]
 		if r.Type == journal.TypeFlushAll {
 			switch {
-			case r.Seq <= newSt.floor || hasMarker(newSt, r.Seq):
-				// Applied before.
-			case r.At > now:
-				newSt = &flushState{floor: newSt.floor, markers: append(append([]flushMarker(nil), newSt.markers...), flushMarker{r.Seq, r.At})}
-				var k, v [9]byte
-				k[0] = 'f'
-				binary.BigEndian.PutUint64(k[1:], r.Seq)
-				binary.BigEndian.PutUint64(v[:8], uint64(r.At))
-				if err := b.Set(k[:], v[:8], nil); err != nil {
+			case r.Seq <= newSt.floor || r.Seq <= lastMarker(newSt):
+				// Applied before, or replaced by a later delayed flush.
+			case pendingFlush(r, now):
+				// It replaces the markers before it.
+				for _, m := range newSt.markers {
+					if err := b.Delete(markerKey(m.seq), nil); err != nil {
+						return fmt.Errorf("storage: pebble apply %d: %w", r.Seq, err)
+					}
+				}
+				newSt = &flushState{floor: newSt.floor, markers: []flushMarker{{r.Seq, r.At}}}
+				var v [8]byte
+				binary.BigEndian.PutUint64(v[:], uint64(r.At))
+				if err := b.Set(markerKey(r.Seq), v[:], nil); err != nil {
 					return fmt.Errorf("storage: pebble apply %d: %w", r.Seq, err)
 				}
 			case r.Seq > applied:
@@ -393,13 +399,19 @@ func (l *liveStats) add(wasLive bool, oldSize, newSize int64) {
 	l.bytes += newSize
 }
 
-func hasMarker(st *flushState, seq uint64) bool {
-	for _, m := range st.markers {
-		if m.seq == seq {
-			return true
-		}
+// lastMarker is the sequence of st's newest marker, 0 for none.
+func lastMarker(st *flushState) uint64 {
+	if len(st.markers) == 0 {
+		return 0
 	}
-	return false
+	return st.markers[len(st.markers)-1].seq
+}
+
+func markerKey(seq uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = 'f'
+	binary.BigEndian.PutUint64(k[1:], seq)
+	return k
 }
 
 // storedItem is a decoded data value.

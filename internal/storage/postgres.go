@@ -277,13 +277,8 @@ func (p *Postgres) apply(ctx context.Context, recs []journal.Record) error {
 	floor, pending := p.floor, p.pending
 	p.mu.Unlock()
 	oldFloor := floor
-	// A delayed flush that has come due becomes a floor.
-	if pending.seq != 0 && pending.at <= now {
-		if pending.seq > floor {
-			floor = pending.seq
-		}
-		pending = flushMark{}
-	}
+	// A pending flush that has come due stays a marker: a later record
+	// clears or replaces it (pendingFlush).
 	f, err := foldRecords(recs, max(floor, p.purgedBelow()), now)
 	if err != nil {
 		return err

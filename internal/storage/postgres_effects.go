@@ -64,7 +64,8 @@ var ErrValueTooLarge = errors.New("storage: value too large for backend")
 
 // foldRecords folds recs (in sequence order). Records below floor are
 // dropped: an earlier flush_all or tombstone purge has covered them. now
-// decides whether a flush_all is immediate (At <= now) or delayed.
+// decides whether a flush_all is immediate or pending (pendingFlush); a
+// later pending one replaces an earlier one.
 func foldRecords(recs []journal.Record, floor uint64, now int64) (folded, error) {
 	var f folded
 	byKey := make(map[string]int, len(recs))
@@ -77,7 +78,7 @@ func foldRecords(recs []journal.Record, floor uint64, now int64) (folded, error)
 			continue
 		}
 		if r.Type == journal.TypeFlushAll {
-			if r.At > now {
+			if pendingFlush(r, now) {
 				f.pending = flushMark{seq: r.Seq, at: r.At}
 				continue
 			}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"Expiry", testExpiry},
 		{"FlushAll", testFlushAll},
 		{"DelayedFlushAll", testDelayedFlush},
+		{"DelayedFlushReplaced", testDelayedFlushReplaced},
 		{"Reopen", testReopen},
 		{"Scan", testScan},
 		{"BinaryKeysAndValues", testBinary},
@@ -76,7 +77,22 @@ func Flush(seq uint64, at int64) journal.Record {
 	return journal.Record{Seq: seq, Type: journal.TypeFlushAll, At: at}
 }
 
+// DelayedFlush is a flush_all N record (Record.Delayed) due at unix second at.
+func DelayedFlush(seq uint64, at int64) journal.Record {
+	return journal.Record{Seq: seq, Type: journal.TypeFlushAll, At: at, Delayed: true}
+}
+
 func now() int64 { return time.Now().Unix() }
+
+// visibleAt reports whether key is live in b at unix second when.
+func visibleAt(t *testing.T, b storage.Backend, key string, when int64) bool {
+	t.Helper()
+	_, ok, err := b.Get(context.Background(), []byte(key), when)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", key, err)
+	}
+	return ok
+}
 
 func openT(t *testing.T, open Opener) storage.Backend {
 	t.Helper()
@@ -280,14 +296,7 @@ func testDelayedFlush(t *testing.T, open Opener) {
 	apply(t, b, Set(1, "a", "1", 0, 0), Flush(2, at), Set(3, "b", "3", 0, 0))
 	Want(t, b, "a", "1", 0, 1) // not due yet
 	Want(t, b, "b", "3", 0, 3)
-	get := func(key string, when int64) bool {
-		t.Helper()
-		_, ok, err := b.Get(context.Background(), []byte(key), when)
-		if err != nil {
-			t.Fatalf("Get(%q): %v", key, err)
-		}
-		return ok
-	}
+	get := func(key string, when int64) bool { t.Helper(); return visibleAt(t, b, key, when) }
 	if get("a", at) || !get("b", at) {
 		t.Fatalf("at the flush time: a present %v (want false), b present %v (want true)", get("a", at), get("b", at))
 	}
@@ -469,4 +478,46 @@ func testConcurrent(t *testing.T, open Opener) {
 		}
 	}
 	wantApplied(t, b, total)
+}
+
+// testDelayedFlushReplaced: a later flush_all replaces a pending delayed
+// one, and a delayed one applied after its time (a storer behind) is
+// still pending, not immediate: the later record the journal holds may
+// replace it. Only an immediate flush removes what it covers for good.
+func testDelayedFlushReplaced(t *testing.T, open Opener) {
+	b := openT(t, open)
+	n := now()
+	get := func(key string, when int64) bool { t.Helper(); return visibleAt(t, b, key, when) }
+	// Due an hour ago when applied: it hides a at once...
+	apply(t, b, Set(1, "a", "1", 0, 0), DelayedFlush(2, n-3600), Set(3, "b", "3", 0, 0))
+	if get("a", n) || !get("b", n) {
+		t.Fatalf("a delayed flush applied after its time: a %v (want hidden), b %v", get("a", n), get("b", n))
+	}
+	// ...until a later delayed one replaces it, in another batch.
+	apply(t, b, Set(4, "c", "4", 0, 0), DelayedFlush(5, n+3600))
+	if !get("a", n) || !get("b", n) || !get("c", n) {
+		t.Fatalf("after the replacing flush: a %v b %v c %v, want all visible", get("a", n), get("b", n), get("c", n))
+	}
+	if get("a", n+3600) || get("c", n+3600) {
+		t.Fatal("the replacing flush hides nothing at its own time")
+	}
+	// Replayed, the replaced one stays replaced.
+	apply(t, b, DelayedFlush(2, n-3600))
+	if !get("a", n) {
+		t.Fatal("a replayed replaced delayed flush took effect again")
+	}
+	b.Close()
+	b = openT(t, open)
+	if !get("a", n) || get("a", n+3600) {
+		t.Fatal("after reopen: a must be visible now and hidden at the replacing flush's time")
+	}
+	// An immediate flush (the bite) ends it for good.
+	apply(t, b, Set(6, "d", "6", 0, 0), Flush(7, n))
+	for _, k := range []string{"a", "b", "c", "d"} {
+		Want(t, b, k, "", 0, 0)
+	}
+	apply(t, b, Set(8, "e", "8", 0, 0))
+	if !get("e", n+7200) {
+		t.Fatal("the immediate flush left the replaced marker behind")
+	}
 }
