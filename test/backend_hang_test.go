@@ -190,12 +190,7 @@ func TestBackendOpenFrozen(t *testing.T) {
 func TestBackendWarmupFrozen(t *testing.T) {
 	for _, accept := range []bool{true, false} {
 		t.Run(fmt.Sprintf("accept=%v", accept), func(t *testing.T) {
-			pg := backendtest.StartPostgres(t)
-			dir := t.TempDir()
-			args := []string{"-m", "512", "--backend=postgres", "--postgres-dsn=" + pg.DSN,
-				"--postgres-table=" + backendtest.Name(t), "--backend-timeout=60s"}
-			want := preloadBackend(t, dir, args)
-			fr := newPGFreezer(t, pg.DSN)
+			pg, dir, args, want, fr := preloadFreezable(t, "60s")
 			if accept {
 				args = append(args, "--accept-during-warmup")
 			}
@@ -223,13 +218,7 @@ func TestBackendWarmupFrozen(t *testing.T) {
 			if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			sent := time.Now()
-			exited := s.waitExit(20 * time.Second)
-			t.Logf("petrel exited %v after SIGTERM: %v", time.Since(sent).Round(time.Millisecond), s.err)
-			fr.resume()
-			if !exited {
-				t.Fatal("petrel did not exit within 20 s of SIGTERM during a warm-up from a frozen database (--backend-timeout 60s)")
-			}
+			exitThenResume(t, s, fr, time.Now(), 20*time.Second, "SIGTERM during a warm-up from a frozen database (--backend-timeout 60s)")
 			if s.err != nil {
 				t.Errorf("petrel exited with %v after SIGTERM, want a clean exit", s.err)
 			}
@@ -252,6 +241,52 @@ func TestBackendWarmupFrozen(t *testing.T) {
 			}
 			checkAcknowledged(t, startDurable(t, dir, args...), want)
 		})
+	}
+}
+
+// TestBackendWarmupStalled: a database that freezes in the middle of the
+// warm-up scan fails the start after --backend-timeout without an item,
+// saying so, instead of holding it until a signal; the next start, with
+// the database back, has every acknowledged write.
+func TestBackendWarmupStalled(t *testing.T) {
+	pg, dir, args, want, fr := preloadFreezable(t, "2s")
+	s := launchPetrel(t, append([]string{"--data-dir", dir}, args...)...)
+	waitScan(t, s, pg.DSN)
+	fr.freeze(t)
+	exitThenResume(t, s, fr, time.Now(), 30*time.Second, "the database froze mid-scan (--backend-timeout 2s)")
+	if s.err == nil {
+		t.Fatal("petrel exited 0 after a stalled warm-up, want a failed start")
+	}
+	if out := s.stderr.String(); !strings.Contains(out, "handed over no item for 2s (--backend-timeout)") {
+		t.Fatalf("the log does not name the stalled warm-up:\n%s", out)
+	}
+	checkAcknowledged(t, startDurable(t, dir, args...), want)
+}
+
+// preloadFreezable starts a PostgreSQL cluster that can be frozen, and
+// preloads it through petrel (preloadBackend) with --backend-timeout
+// timeout. It returns the cluster, petrel's data directory and arguments,
+// what petrel acknowledged, and the freezer.
+func preloadFreezable(t *testing.T, timeout string) (*backendtest.PostgresServer, string, []string, map[string]string, *pgFreezer) {
+	t.Helper()
+	pg := backendtest.StartPostgres(t)
+	dir := t.TempDir()
+	args := []string{"-m", "512", "--backend=postgres", "--postgres-dsn=" + pg.DSN,
+		"--postgres-table=" + backendtest.Name(t), "--backend-timeout=" + timeout}
+	want := preloadBackend(t, dir, args)
+	return pg, dir, args, want, newPGFreezer(t, pg.DSN)
+}
+
+// exitThenResume waits up to within for petrel to exit, logs how long it
+// took since from (the event what), resumes the database, and fails the
+// test if petrel did not exit.
+func exitThenResume(t *testing.T, s *server, fr *pgFreezer, from time.Time, within time.Duration, what string) {
+	t.Helper()
+	exited := s.waitExit(within)
+	t.Logf("petrel exited %v after %s: %v", time.Since(from).Round(time.Millisecond), what, s.err)
+	fr.resume()
+	if !exited {
+		t.Fatalf("petrel did not exit within %v of %s", within, what)
 	}
 }
 

@@ -172,7 +172,9 @@ func (srv *Server) openDurable() error {
 	d.loading = make(chan struct{})
 	go func() {
 		defer close(d.loading)
-		if err := load(); err != nil && (errors.Is(err, errShuttingDown) || srv.closing.Load()) {
+		// loadStopped, not closing alone: a signal cancels NewContext's
+		// context, which cuts the scan, before Shutdown sets closing.
+		if err := load(); err != nil && (errors.Is(err, errShuttingDown) || srv.loadStopped()) {
 			// warming stays set: every later miss defers, finds the load
 			// over and aborted, and fails, as the ones waiting now do.
 			d.loadAborted.Store(true)

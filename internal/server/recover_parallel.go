@@ -83,6 +83,9 @@ func (srv *Server) warmParallel(d *durable, be storage.Backend, cut, from, end u
 	close(queue)
 	ctx, cancel := srv.untilStop()
 	defer cancel()
+	w := srv.stallWatch(d)
+	ctx, unwatch := w.watch(ctx)
+	defer unwatch()
 	sp := p.part("loading the store", storeItems)
 	var jp *progressPart
 	if end >= from {
@@ -122,7 +125,7 @@ func (srv *Server) warmParallel(d *durable, be storage.Backend, cut, from, end u
 			} else if testWarmJournalFirst {
 				<-replayed
 			}
-			l := storeLoader{srv: srv, d: d, cut: cut, now: now, p: sp}
+			l := storeLoader{srv: srv, d: d, cut: cut, now: now, p: sp, w: w}
 			for part := range queue {
 				if ctx.Err() != nil {
 					return
@@ -142,13 +145,17 @@ func (srv *Server) warmParallel(d *durable, be storage.Backend, cut, from, end u
 				}
 				if left.Add(-1) == 0 {
 					sp.finish()
+					unwatch() // the journal replay may go on: not the store's
 				}
 			}
 		}()
 	}
 	wg.Wait()
+	if firstErr == nil && errors.Is(context.Cause(ctx), errWarmStalled) {
+		firstErr = context.Cause(ctx) // every worker saw its context cancelled
+	}
 	if firstErr != nil {
-		return firstErr
+		return w.stalled(ctx, firstErr)
 	}
 	return srv.applyDeferred(d, &def)
 }

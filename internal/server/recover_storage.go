@@ -204,18 +204,23 @@ func (srv *Server) warmBackend(d *durable, be storage.Backend, cut uint64, p *pr
 		total = uint64(max(items, 0))
 	}
 	sp := p.part("loading the store", total)
+	w := srv.stallWatch(d)
 	l := storeLoader{srv: srv, d: d, cut: cut, now: time.Now().Unix()}
 	var last int64
 	ctx, cancel := srv.untilStop()
 	defer cancel()
-	err := storage.Warm(ctx, be, l.now, srv.warmLimit(), l.load, func(items, bytes int64) {
+	ctx, unwatch := w.watch(ctx)
+	defer unwatch()
+	// Watched at the scan, not the load: Warm's sizing pass, and items
+	// below its cutoff, reach no loader.
+	err := storage.Warm(ctx, w.backend(be), l.now, srv.warmLimit(), l.load, func(items, bytes int64) {
 		sp.add(uint64(items-last), 0)
 		sp.bytes.Store(uint64(bytes))
 		last = items
 	})
 	l.c.publish(d, nil)
 	sp.finish()
-	return err
+	return w.stalled(ctx, err)
 }
 
 // untilStop is a context cancelled when shutdown begins or NewContext's
@@ -245,6 +250,7 @@ type storeLoader struct {
 	cut uint64 // versions below it are flushed (see flushCut)
 	now int64
 	p   *progressPart // nil when the caller reports progress itself
+	w   *stallWatch   // told every stallEvery items; nil when the scan is watched
 	n   uint64        // items seen
 	c   loadCounts
 	rec journal.Record
@@ -257,6 +263,9 @@ func (l *storeLoader) load(it storage.Item) error {
 	}
 	if l.n++; l.n%loadBatch == 0 {
 		l.c.publish(l.d, l.p)
+	}
+	if l.w != nil && l.n%stallEvery == 0 {
+		l.w.items.Add(stallEvery)
 	}
 	if l.p != nil {
 		l.c.progItems++
