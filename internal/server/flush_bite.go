@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"petrel/internal/journal"
+	"petrel/internal/storage"
 )
 
 // flushBite tracks the delayed flush_all pending in the memory tier, with
@@ -138,6 +139,19 @@ func (srv *Server) recoverFlush(d *durable, now int64) (uint64, error) {
 		d.bite.due.Store(pending)
 	}
 	return cut, nil
+}
+
+// dropReplacedFlush makes the backend forget its pending flush marker when
+// the journal holds a flush_all after what the backend applied
+// (storage.PendingFlushDropper): that record replaces or bites the
+// marker, and a marker due by now would hide from the warm-up what memory
+// must hold, until the storer applied the record.
+func dropReplacedFlush(be storage.Backend, marks []journal.FlushMark, applied uint64) {
+	dp, ok := be.(storage.PendingFlushDropper)
+	if !ok || len(marks) == 0 || marks[len(marks)-1].Seq <= applied {
+		return
+	}
+	dp.DropPendingFlush()
 }
 
 // flushCut reads the journal's flush_alls (in order) at now. cut is the

@@ -131,6 +131,7 @@ func (srv *Server) openDurable() error {
 		return fmt.Errorf("storage: %w", err)
 	}
 	d.back = b
+	dropReplacedFlush(be, j.Recovery().Flushes, applied)
 	srv.initBackendUse(d, b)
 	srv.dur = d
 	srv.bgWG.Add(1)

@@ -47,6 +47,18 @@ type Backend interface {
 	Close() error
 }
 
+// PendingFlushDropper is a backend that can forget its pending flush
+// marker. A server starting over a journal whose records after the
+// backend's applied sequence hold a flush_all calls it before the
+// warm-up: that record replaces the marker (a later delayed flush) or
+// bites it (an immediate one, below whose sequence nothing loads anyway),
+// so a marker due by now must not hide what it covers from the warm-up
+// or a read-through while the storer catches up. The change may be in
+// memory only: the record that replaces the marker is applied before the
+// journal lets it go, and a restart before that finds the marker again
+// with the record still after the applied sequence, and drops it again.
+type PendingFlushDropper interface{ DropPendingFlush() }
+
 // pendingFlush reports whether the flush_all record r is kept as a pending
 // marker rather than applied at once (at now, unix seconds). A delayed one
 // (Record.Delayed) always is, even applied after its time by a storer that

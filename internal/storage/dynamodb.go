@@ -602,5 +602,13 @@ func (d *DynamoDB) Scan(ctx context.Context, now int64, fn func(Item) error) err
 	return nil
 }
 
+// DropPendingFlush implements PendingFlushDropper, in memory: the meta
+// item follows when the replacing record is applied.
+func (d *DynamoDB) DropPendingFlush() {
+	d.mu.Lock()
+	d.pending = flushMark{}
+	d.mu.Unlock()
+}
+
 // Close implements Backend.
 func (d *DynamoDB) Close() error { return nil }

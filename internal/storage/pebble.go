@@ -272,16 +272,15 @@ func (p *Pebble) Apply(ctx context.Context, recs []journal.Record) error {
 			case r.Seq <= newSt.floor || r.Seq <= lastMarker(newSt):
 				// Applied before, or replaced by a later delayed flush.
 			case pendingFlush(r, now):
-				// It replaces the markers before it.
-				for _, m := range newSt.markers {
-					if err := b.Delete(markerKey(m.seq), nil); err != nil {
-						return fmt.Errorf("storage: pebble apply %d: %w", r.Seq, err)
-					}
-				}
+				// It replaces the markers before it: all of those on disk,
+				// also ones DropPendingFlush forgot in memory.
 				newSt = &flushState{floor: newSt.floor, markers: []flushMarker{{r.Seq, r.At}}}
+				var k [9]byte
+				k[0] = 'f'
+				binary.BigEndian.PutUint64(k[1:], r.Seq)
 				var v [8]byte
 				binary.BigEndian.PutUint64(v[:], uint64(r.At))
-				if err := b.Set(markerKey(r.Seq), v[:], nil); err != nil {
+				if err := errors.Join(b.DeleteRange(markLower, markUpper, nil), b.Set(k[:], v[:], nil)); err != nil {
 					return fmt.Errorf("storage: pebble apply %d: %w", r.Seq, err)
 				}
 			case r.Seq > applied:
@@ -407,11 +406,13 @@ func lastMarker(st *flushState) uint64 {
 	return st.markers[len(st.markers)-1].seq
 }
 
-func markerKey(seq uint64) []byte {
-	k := make([]byte, 9)
-	k[0] = 'f'
-	binary.BigEndian.PutUint64(k[1:], seq)
-	return k
+// DropPendingFlush implements PendingFlushDropper, in memory: the record
+// that replaces the markers removes them from disk when it is applied.
+func (p *Pebble) DropPendingFlush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.state.Load()
+	p.state.Store(&flushState{floor: st.floor})
 }
 
 // storedItem is a decoded data value.

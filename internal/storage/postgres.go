@@ -575,6 +575,14 @@ func (p *Postgres) Scan(ctx context.Context, now int64, fn func(Item) error) err
 	return nil
 }
 
+// DropPendingFlush implements PendingFlushDropper, in memory: the meta
+// rows follow at the next batch applied.
+func (p *Postgres) DropPendingFlush() {
+	p.mu.Lock()
+	p.pending = flushMark{}
+	p.mu.Unlock()
+}
+
 // Close implements Backend. It does not wait for a server that stopped
 // answering (postgres_hang.go).
 func (p *Postgres) Close() error {

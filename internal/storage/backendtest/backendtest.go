@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"FlushAll", testFlushAll},
 		{"DelayedFlushAll", testDelayedFlush},
 		{"DelayedFlushReplaced", testDelayedFlushReplaced},
+		{"DropPendingFlush", testDropPendingFlush},
 		{"Reopen", testReopen},
 		{"Scan", testScan},
 		{"BinaryKeysAndValues", testBinary},
@@ -519,5 +520,33 @@ func testDelayedFlushReplaced(t *testing.T, open Opener) {
 	apply(t, b, Set(8, "e", "8", 0, 0))
 	if !get("e", n+7200) {
 		t.Fatal("the immediate flush left the replaced marker behind")
+	}
+}
+
+// testDropPendingFlush: a backend told that the journal holds the record
+// replacing its pending flush (storage.PendingFlushDropper) stops hiding
+// what the marker covers, and the replacing record, applied, leaves only
+// itself, also after a reopen.
+func testDropPendingFlush(t *testing.T, open Opener) {
+	b := openT(t, open)
+	dp, ok := b.(storage.PendingFlushDropper)
+	if !ok {
+		t.Skip("not a PendingFlushDropper")
+	}
+	n := now()
+	get := func(key string, when int64) bool { t.Helper(); return visibleAt(t, b, key, when) }
+	apply(t, b, Set(1, "a", "1", 0, 0), DelayedFlush(2, n-3600), Set(3, "b", "3", 0, 0))
+	if get("a", n) {
+		t.Fatal("a due delayed flush hides nothing")
+	}
+	dp.DropPendingFlush()
+	if !get("a", n) || !get("b", n) {
+		t.Fatalf("after DropPendingFlush: a %v, b %v; want both visible", get("a", n), get("b", n))
+	}
+	apply(t, b, Set(4, "c", "4", 0, 0), DelayedFlush(5, n+3600))
+	b.Close()
+	b = openT(t, open)
+	if !get("a", n) || get("a", n+3600) || get("c", n+3600) {
+		t.Fatal("after the replacing flush and a reopen: a must be visible now, a and c hidden at its time")
 	}
 }
