@@ -33,7 +33,9 @@ package server
 // while requests run on their batch's clock.
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,17 +110,17 @@ func (s *session) biteLocked(d *durable) error {
 	return nil
 }
 
-// recoverFlush sets up the flush state before anything is loaded or
-// served, and returns the cut: the sequence below which nothing is loaded.
+// recoverFlush sets up the flush state from marks (flushMarks) before
+// anything is loaded or served, and returns the cut: the sequence below
+// which nothing is loaded.
 // A delayed flush_all still to come is re-armed in memory and tracked for
 // its bite. One that came due while the server was down, with no flush
 // record after it, was never bitten: no request ran past its deadline
 // (each would have bitten first), so everything in the journal and the
 // store was stored before the deadline and goes. It is bitten now, before
 // the storer starts, so that the store drops the same.
-func (srv *Server) recoverFlush(d *durable, now int64) (uint64, error) {
-	jr := d.j.Recovery()
-	cut, pending, bite := flushCut(jr.Flushes, now)
+func (srv *Server) recoverFlush(d *durable, marks []journal.FlushMark, now int64) (uint64, error) {
+	cut, pending, bite := flushCut(marks, now)
 	switch {
 	case bite:
 		seq, err := d.j.Append(&journal.Record{Type: journal.TypeFlushAll, At: now})
@@ -128,7 +130,7 @@ func (srv *Server) recoverFlush(d *durable, now int64) (uint64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("journaling the delayed flush_all that came due while the server was down: %w", err)
 		}
-		last := jr.Flushes[len(jr.Flushes)-1]
+		last := marks[len(marks)-1]
 		srv.logger.Printf("journal: the delayed flush_all of sequence %d came due at %s, while the server was down; "+
 			"journaled it as flush_all sequence %d: nothing stored before it is loaded",
 			last.Seq, time.Unix(last.At+1, 0).UTC().Format(time.RFC3339), seq)
@@ -141,17 +143,39 @@ func (srv *Server) recoverFlush(d *durable, now int64) (uint64, error) {
 	return cut, nil
 }
 
+// flushMarks is the journal's flush_alls (marks, in order) with the
+// backend's pending flush marker (storage.PendingFlusher) among them when
+// the journal no longer holds its record: truncated once the store held
+// it durably, or dropped by a --repair restart. Without it such a flush
+// was neither re-armed nor bitten, and the next flush_all replaced it in
+// the store, bringing back what it hid. The marker is a delayed flush (a
+// version-1 one still to come when applied is taken as one too), and is
+// below every record the journal holds, so it goes first.
+func flushMarks(be storage.Backend, marks []journal.FlushMark) []journal.FlushMark {
+	pf, ok := be.(storage.PendingFlusher)
+	if !ok {
+		return marks
+	}
+	seq, at := pf.PendingFlush()
+	if seq == 0 || slices.ContainsFunc(marks, func(m journal.FlushMark) bool { return m.Seq == seq }) {
+		return marks
+	}
+	m := journal.FlushMark{Seq: seq, At: at, Delayed: true, Marked: true}
+	i, _ := slices.BinarySearchFunc(marks, seq, func(m journal.FlushMark, s uint64) int { return cmp.Compare(m.Seq, s) })
+	return slices.Insert(slices.Clone(marks), i, m)
+}
+
 // dropReplacedFlush makes the backend forget its pending flush marker when
 // the journal holds a flush_all after what the backend applied
-// (storage.PendingFlushDropper): that record replaces or bites the
-// marker, and a marker due by now would hide from the warm-up what memory
-// must hold, until the storer applied the record.
+// (storage.PendingFlusher): that record replaces or bites the marker,
+// and a marker due by now would hide from the warm-up what memory must
+// hold, until the storer applied the record.
 func dropReplacedFlush(be storage.Backend, marks []journal.FlushMark, applied uint64) {
-	dp, ok := be.(storage.PendingFlushDropper)
+	pf, ok := be.(storage.PendingFlusher)
 	if !ok || len(marks) == 0 || marks[len(marks)-1].Seq <= applied {
 		return
 	}
-	dp.DropPendingFlush()
+	pf.DropPendingFlush()
 }
 
 // flushCut reads the journal's flush_alls (in order) at now. cut is the

@@ -547,3 +547,59 @@ func TestRestartDropsReplacedFlush(t *testing.T) {
 		t.Fatalf("tracked deadline %d, want the replacing flush's %d", got, start+999)
 	}
 }
+
+// TestTruncatedDelayedFlushStays: a delayed flush_all whose journal record
+// is gone (truncated once the store held it) is re-armed or bitten from
+// the store's pending marker at a restart, like one the journal still
+// holds: past its time it drops everything stored before it, and a later
+// flush_all does not bring that back by replacing the marker.
+func TestTruncatedDelayedFlushStays(t *testing.T) {
+	cfg := smallSegments(t.TempDir())
+	start := func() *Server {
+		t.Helper()
+		srv, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Shutdown)
+		return srv
+	}
+	srv := start()
+	s := newTextSession(srv, time.Now().Unix())
+	for _, req := range []string{"set a 0 0 1\r\na\r\n", "flush_all 2\r\n"} {
+		if _, err := execDurable(t, s, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due := srv.dur.bite.due.Load()
+	v := strings.Repeat("v", 1000)
+	for i := range 200 { // rolls segments, so that the flush's is truncated
+		if _, err := execDurable(t, s, fmt.Sprintf("set k%d 0 0 %d\r\n%s\r\n", i, len(v), v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCaughtUp(t, srv, srv.dur.back.storer.Load())
+	srv.Shutdown()
+	for time.Now().Unix() <= due {
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	srv = start()
+	if fl := srv.dur.j.Recovery().Flushes; len(fl) > 0 && fl[0].Delayed {
+		t.Fatalf("the journal still holds the delayed flush %+v: roll more segments", fl)
+	}
+	s = newTextSession(srv, time.Now().Unix())
+	if got := keysIn(t, s, "a k0 k199"); got != "" {
+		t.Fatalf("after a restart past the truncated delayed flush: %q, want nothing", got)
+	}
+	if _, err := execDurable(t, s, "flush_all 1000\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, srv, srv.dur.back.storer.Load())
+	srv.Shutdown()
+
+	srv = start()
+	if got := keysIn(t, newTextSession(srv, time.Now().Unix()), "a k0 k199"); got != "" {
+		t.Fatalf("after a later flush_all and a restart: %q came back", got)
+	}
+}

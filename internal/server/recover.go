@@ -131,7 +131,8 @@ func (srv *Server) openDurable() error {
 		return fmt.Errorf("storage: %w", err)
 	}
 	d.back = b
-	dropReplacedFlush(be, j.Recovery().Flushes, applied)
+	marks := flushMarks(be, j.Recovery().Flushes)
+	dropReplacedFlush(be, marks, applied)
 	srv.initBackendUse(d, b)
 	srv.dur = d
 	srv.bgWG.Add(1)
@@ -139,9 +140,10 @@ func (srv *Server) openDurable() error {
 	srv.metrics.reg.MustRegister(&durableCollector{srv: srv})
 	// Before serving and before the storer starts: Open's scan saw every
 	// flush_all kept, below what the store has applied too (a delayed
-	// flush the store holds must still be re-armed), and a bite it
-	// journals must reach the store.
-	cut, err := srv.recoverFlush(d, time.Now().Unix())
+	// flush the store holds must still be re-armed), the store's pending
+	// marker stands for one the journal let go (flushMarks), and a bite
+	// journaled here must reach the store.
+	cut, err := srv.recoverFlush(d, marks, time.Now().Unix())
 	if err != nil {
 		if be != nil && b.external {
 			be.Close()

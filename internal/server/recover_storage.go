@@ -250,7 +250,7 @@ type storeLoader struct {
 	cut uint64 // versions below it are flushed (see flushCut)
 	now int64
 	p   *progressPart // nil when the caller reports progress itself
-	w   *stallWatch   // told every stallEvery items; nil when the scan is watched
+	w   *stallWatch   // told of every item; nil when the scan is watched, or no watch
 	n   uint64        // items seen
 	c   loadCounts
 	rec journal.Record
@@ -264,8 +264,8 @@ func (l *storeLoader) load(it storage.Item) error {
 	if l.n++; l.n%loadBatch == 0 {
 		l.c.publish(l.d, l.p)
 	}
-	if l.w != nil && l.n%stallEvery == 0 {
-		l.w.items.Add(stallEvery)
+	if l.w != nil {
+		l.w.items.Add(1)
 	}
 	if l.p != nil {
 		l.c.progItems++

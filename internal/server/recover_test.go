@@ -437,10 +437,7 @@ func TestDeferredRequestAfterAbortedLoad(t *testing.T) {
 // report the records only the store holds as lost.
 func TestStartBesideStorerTruncatedJournal(t *testing.T) {
 	dir := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.MemoryMB = 16
-	cfg.Durable.DataDir = dir
-	cfg.Durable.JournalSegmentSize = 64 << 10
+	cfg := smallSegments(dir)
 	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -493,4 +490,14 @@ func TestStartRefusesUnfinishedRestore(t *testing.T) {
 	if !errors.Is(err, storage.ErrRestoreIncomplete) || !strings.Contains(err.Error(), "/snaps/one") {
 		t.Errorf("start refused with %v; want ErrRestoreIncomplete naming the snapshot", err)
 	}
+}
+
+// smallSegments is the config of a durable server on dir whose journal
+// rolls (and so can be truncated) every 64 KiB.
+func smallSegments(dir string) Config {
+	cfg := DefaultConfig()
+	cfg.MemoryMB = 16
+	cfg.Durable.DataDir = dir
+	cfg.Durable.JournalSegmentSize = 64 << 10
+	return cfg
 }

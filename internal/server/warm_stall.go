@@ -17,14 +17,19 @@ import (
 // store has handed over no item for --backend-timeout while loading is
 // still under way, the warm-up is cancelled with errWarmStalled and the
 // start fails, saying so. Nothing is lost: the backend and the journal
-// keep everything, and the next start loads again.
+// keep everything, and the next start loads again. Every item counts, so a
+// slow trickle is not a stall; rows the database sends that the backend
+// then hides (a due pending flush) do not, a rare stretch that a larger
+// --backend-timeout covers. The embedded store is not watched.
 
-// stallEvery is how many items a loader counts before it tells the watch:
-// an atomic add per item would be shared by every loading goroutine.
-const stallEvery = 64
-
-// stallWatch returns the watch of a warm-up from d's backend.
+// stallWatch returns the watch of a warm-up from d's backend: nil (no
+// watch) for the embedded store, which cannot stop answering the way a
+// database across a network can, and whose scan passes over tombstones
+// and expired items that it hands over to nobody.
 func (srv *Server) stallWatch(d *durable) *stallWatch {
+	if d.cfg.Backend.kind() == BackendPebble {
+		return nil
+	}
 	return &stallWatch{limit: d.cfg.Backend.timeout()}
 }
 
@@ -42,6 +47,9 @@ type stallWatch struct {
 // called when the store's part of the load is over. The watch checks a
 // few times per limit, so it fires between limit and 5/4 of it.
 func (w *stallWatch) watch(ctx context.Context) (context.Context, func()) {
+	if w == nil {
+		return ctx, func() {}
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -75,6 +83,9 @@ func (w *stallWatch) watch(ctx context.Context) (context.Context, func()) {
 // backend returns be with its Scan counted by w. It keeps be's Sizer,
 // which storage.Warm asks for.
 func (w *stallWatch) backend(be storage.Backend) storage.Backend {
+	if w == nil {
+		return be
+	}
 	wb := watchedBackend{Backend: be, w: w}
 	if s, ok := be.(storage.Sizer); ok {
 		return watchedSizer{wb, s}
@@ -88,11 +99,8 @@ type watchedBackend struct {
 }
 
 func (b watchedBackend) Scan(ctx context.Context, now int64, fn func(storage.Item) error) error {
-	var n int64
 	return b.Backend.Scan(ctx, now, func(it storage.Item) error {
-		if n++; n%stallEvery == 0 {
-			b.w.items.Add(stallEvery)
-		}
+		b.w.items.Add(1) // one goroutine scans: uncontended
 		return fn(it)
 	})
 }
@@ -105,7 +113,7 @@ type watchedSizer struct {
 // stalled turns err, from a scan under ctx, into the start's error when
 // the watch cancelled it.
 func (w *stallWatch) stalled(ctx context.Context, err error) error {
-	if err == nil || !errors.Is(context.Cause(ctx), errWarmStalled) {
+	if w == nil || err == nil || !errors.Is(context.Cause(ctx), errWarmStalled) {
 		return err
 	}
 	return fmt.Errorf("warm-up: %w for %v (--backend-timeout) while the store was loading, after %d items: "+

@@ -16,7 +16,7 @@ func TestStallWatch(t *testing.T) {
 	ctx, unwatch := w.watch(context.Background())
 	defer unwatch()
 	for range 30 {
-		w.items.Add(stallEvery)
+		w.items.Add(1)
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := context.Cause(ctx); err != nil {

@@ -47,9 +47,16 @@ type Backend interface {
 	Close() error
 }
 
-// PendingFlushDropper is a backend that can forget its pending flush
-// marker. A server starting over a journal whose records after the
-// backend's applied sequence hold a flush_all calls it before the
+// PendingFlusher is a backend that tells its pending flush marker and can
+// forget it. Every backend is one.
+//
+// A server starts from the marker as from a flush record of the journal
+// (the journal may have let the record go): it re-arms it in memory, or
+// bites it at once when it is due, so that it takes effect for good
+// rather than being replaced by the next flush_all.
+//
+// A server starting over a journal whose records after the backend's
+// applied sequence hold a flush_all calls DropPendingFlush before the
 // warm-up: that record replaces the marker (a later delayed flush) or
 // bites it (an immediate one, below whose sequence nothing loads anyway),
 // so a marker due by now must not hide what it covers from the warm-up
@@ -57,7 +64,11 @@ type Backend interface {
 // memory only: the record that replaces the marker is applied before the
 // journal lets it go, and a restart before that finds the marker again
 // with the record still after the applied sequence, and drops it again.
-type PendingFlushDropper interface{ DropPendingFlush() }
+type PendingFlusher interface {
+	// PendingFlush is the marker's sequence and time; seq 0 for none.
+	PendingFlush() (seq uint64, at int64)
+	DropPendingFlush()
+}
 
 // pendingFlush reports whether the flush_all record r is kept as a pending
 // marker rather than applied at once (at now, unix seconds). A delayed one

@@ -169,7 +169,9 @@ func OpenDynamoDB(ctx context.Context, o DynamoDBOptions) (*DynamoDB, error) {
 		return nil, err
 	}
 	d.floor, d.purged = m["floor"], m["purged"]
-	d.pending = flushMark{seq: m["pfs"], at: int64(m["pfa"])}
+	if m["pfs"] >= d.floor { // below it, an immediate flush cleared it
+		d.pending = flushMark{seq: m["pfs"], at: int64(m["pfa"])}
+	}
 	return d, nil
 }
 
@@ -404,36 +406,53 @@ func (d *DynamoDB) write(ctx context.Context, e *effect) error {
 	return nil
 }
 
-// writeMeta raises the applied sequence (never lowers it: batches applied
-// concurrently may finish out of order) and records the flush state.
+// writeMeta raises the applied sequence, the floor and the pending flush.
+// Each only goes up, under its own condition: batches applied concurrently
+// may finish out of order, and a batch that saw no pending flush,
+// committing after one that recorded it, must not write over it. The
+// pending flush is never cleared here; a reader ignores one below the
+// floor.
 func (d *DynamoDB) writeMeta(ctx context.Context, applied, floor uint64, pending flushMark) error {
+	if err := d.raiseMeta(ctx, "applied", applied, nil); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	oldFloor, oldPending := d.floor, d.pending
+	d.mu.Unlock()
+	if floor > oldFloor {
+		if err := d.raiseMeta(ctx, "floor", floor, nil); err != nil {
+			return err
+		}
+	}
+	if pending.seq > oldPending.seq {
+		return d.raiseMeta(ctx, "pfs", pending.seq, map[string]int64{"pfa": pending.at})
+	}
+	return nil
+}
+
+// raiseMeta sets the meta item's attribute name to v where it is missing
+// or lower, and with it the attributes in also.
+func (d *DynamoDB) raiseMeta(ctx context.Context, name string, v uint64, also map[string]int64) error {
+	set := "SET #n = :n"
+	names := map[string]string{"#n": name}
+	values := map[string]types.AttributeValue{":n": num(v)}
+	i := 0
+	for k, x := range also {
+		set += fmt.Sprintf(", #a%d = :a%d", i, i)
+		names[fmt.Sprintf("#a%d", i)] = k
+		values[fmt.Sprintf(":a%d", i)] = inum(x)
+		i++
+	}
 	_, err := d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 d.table,
 		Key:                       metaKey,
-		UpdateExpression:          aws.String("SET #a = :a"),
-		ConditionExpression:       aws.String("attribute_not_exists(#a) OR #a < :a"),
-		ExpressionAttributeNames:  map[string]string{"#a": "applied"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":a": num(applied)},
+		UpdateExpression:          aws.String(set),
+		ConditionExpression:       aws.String("attribute_not_exists(#n) OR #n < :n"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
 	if err != nil && !conditionFailed(err) {
-		return fmt.Errorf("dynamodb: write applied sequence %d: %w", applied, err)
-	}
-	d.mu.Lock()
-	same := floor == d.floor && pending == d.pending
-	d.mu.Unlock()
-	if same {
-		return nil
-	}
-	_, err = d.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 d.table,
-		Key:                       metaKey,
-		UpdateExpression:          aws.String("SET #fl = :fl, #ps = :ps, #pa = :pa"),
-		ConditionExpression:       aws.String("attribute_not_exists(#fl) OR #fl <= :fl"),
-		ExpressionAttributeNames:  map[string]string{"#fl": "floor", "#ps": "pfs", "#pa": "pfa"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":fl": num(floor), ":ps": num(pending.seq), ":pa": inum(pending.at)},
-	})
-	if err != nil && !conditionFailed(err) {
-		return fmt.Errorf("dynamodb: write flush state: %w", err)
+		return fmt.Errorf("dynamodb: write %s %d: %w", name, v, err)
 	}
 	return nil
 }
@@ -602,7 +621,14 @@ func (d *DynamoDB) Scan(ctx context.Context, now int64, fn func(Item) error) err
 	return nil
 }
 
-// DropPendingFlush implements PendingFlushDropper, in memory: the meta
+// PendingFlush implements PendingFlusher.
+func (d *DynamoDB) PendingFlush() (uint64, int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pending.above(d.floor)
+}
+
+// DropPendingFlush implements PendingFlusher, in memory: the meta
 // item follows when the replacing record is applied.
 func (d *DynamoDB) DropPendingFlush() {
 	d.mu.Lock()

@@ -269,7 +269,9 @@ func (p *Pebble) Apply(ctx context.Context, recs []journal.Record) error {
 		r := &recs[i]
 		if r.Type == journal.TypeFlushAll {
 			switch {
-			case r.Seq <= newSt.floor || r.Seq <= lastMarker(newSt):
+			case r.Seq <= newSt.floor:
+				// Applied before.
+			case pendingFlush(r, now) && r.Seq <= lastMarker(newSt):
 				// Applied before, or replaced by a later delayed flush.
 			case pendingFlush(r, now):
 				// It replaces the markers before it: all of those on disk,
@@ -297,7 +299,7 @@ func (p *Pebble) Apply(ctx context.Context, recs []journal.Record) error {
 			default:
 				// Out of order: newer versions may exist, so only raise
 				// the floor, which hides what is below it.
-				newSt = &flushState{floor: r.Seq, markers: newSt.markers}
+				newSt = &flushState{floor: r.Seq, markers: markersAbove(newSt.markers, r.Seq)}
 			}
 			applied = max(applied, r.Seq)
 			continue
@@ -346,7 +348,7 @@ func (p *Pebble) Apply(ctx context.Context, recs []journal.Record) error {
 			return fmt.Errorf("storage: pebble apply %d: %w", r.Seq, err)
 		}
 	}
-	if b.Empty() && applied == p.applied.Load() {
+	if b.Empty() && applied == p.applied.Load() && newSt == st {
 		return nil
 	}
 	var seq [8]byte
@@ -406,7 +408,29 @@ func lastMarker(st *flushState) uint64 {
 	return st.markers[len(st.markers)-1].seq
 }
 
-// DropPendingFlush implements PendingFlushDropper, in memory: the record
+// markersAbove is the markers after seq: an immediate flush replaces the
+// delayed ones before it.
+func markersAbove(ms []flushMarker, seq uint64) []flushMarker {
+	var out []flushMarker
+	for _, m := range ms {
+		if m.seq > seq {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// PendingFlush implements PendingFlusher.
+func (p *Pebble) PendingFlush() (uint64, int64) {
+	st := p.state.Load()
+	if len(st.markers) == 0 {
+		return 0, 0
+	}
+	m := st.markers[len(st.markers)-1]
+	return m.seq, m.at
+}
+
+// DropPendingFlush implements PendingFlusher, in memory: the record
 // that replaces the markers removes them from disk when it is applied.
 func (p *Pebble) DropPendingFlush() {
 	p.mu.Lock()

@@ -212,7 +212,9 @@ CREATE TABLE IF NOT EXISTS %[2]s (name text PRIMARY KEY, value bigint NOT NULL);
 		return err
 	}
 	p.floor = uint64(m["floor"])
-	p.pending = flushMark{seq: uint64(m["pflush_seq"]), at: m["pflush_at"]}
+	if s := uint64(m["pflush_seq"]); s >= p.floor { // below it, an immediate flush cleared it
+		p.pending = flushMark{seq: s, at: m["pflush_at"]}
+	}
 	p.purged = uint64(m["purged"])
 	return nil
 }
@@ -400,27 +402,30 @@ WHERE t.key = s.key AND t.version < s.version AND NOT t.tombstone`, tKeys, tExps
 	}
 }
 
-// queueMeta queues the updates of the meta rows. applied and floor only go
-// up (batches applied concurrently may commit out of order); the pending
-// flush follows the newest flush_all seen.
+// queueMeta queues the updates of the meta rows. Each only goes up, since
+// batches applied concurrently (or replayed) may commit out of order: a
+// batch that saw no pending flush must not write over one that a later
+// batch recorded. So the pending flush is never cleared here; a reader
+// ignores one below the floor. Its time is written only by the statement
+// that raised its sequence, which holds that row's lock until commit (ON
+// CONFLICT DO UPDATE locks the row and compares with its newest version).
 func (p *Postgres) queueMeta(b *pgx.Batch, applied, floor uint64, pending flushMark) {
-	meta := []struct {
-		name      string
-		value     int64
-		monotonic bool
-	}{
-		{"applied", int64(applied), true},
-		{"floor", int64(floor), true},
-		{"pflush_seq", int64(pending.seq), false},
-		{"pflush_at", pending.at, false},
+	for _, m := range []struct {
+		name  string
+		value int64
+	}{{"applied", int64(applied)}, {"floor", int64(floor)}} {
+		b.Queue("INSERT INTO "+p.meta+" (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = GREATEST("+
+			p.meta+".value, excluded.value)", m.name, m.value)
 	}
-	for _, m := range meta {
-		set := "excluded.value"
-		if m.monotonic {
-			set = "GREATEST(" + p.meta + ".value, excluded.value)"
-		}
-		b.Queue("INSERT INTO "+p.meta+" (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = "+set, m.name, m.value)
+	if pending.seq == 0 {
+		return
 	}
+	b.Queue(`WITH raised AS (
+	INSERT INTO `+p.meta+` (name, value) VALUES ('pflush_seq', $1)
+	ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE `+p.meta+`.value < excluded.value
+	RETURNING 1)
+INSERT INTO `+p.meta+` (name, value) SELECT 'pflush_at', $2 FROM raised
+ON CONFLICT (name) DO UPDATE SET value = excluded.value`, int64(pending.seq), pending.at)
 }
 
 // merge stages effects with COPY and merges them into the items table.
@@ -575,7 +580,14 @@ func (p *Postgres) Scan(ctx context.Context, now int64, fn func(Item) error) err
 	return nil
 }
 
-// DropPendingFlush implements PendingFlushDropper, in memory: the meta
+// PendingFlush implements PendingFlusher.
+func (p *Postgres) PendingFlush() (uint64, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending.above(p.floor)
+}
+
+// DropPendingFlush implements PendingFlusher, in memory: the meta
 // rows follow at the next batch applied.
 func (p *Postgres) DropPendingFlush() {
 	p.mu.Lock()

@@ -43,6 +43,15 @@ type flushMark struct {
 	at  int64
 }
 
+// above is m's sequence and time, or zeros once floor has passed it: an
+// immediate flush after a pending one ends it.
+func (m flushMark) above(floor uint64) (uint64, int64) {
+	if m.seq < floor {
+		return 0, 0
+	}
+	return m.seq, m.at
+}
+
 // folded is a batch reduced to what a backend has to write.
 type folded struct {
 	// effects holds one effect per key, sorted by key so that concurrent

@@ -46,6 +46,8 @@ func Run(t *testing.T, open Opener) {
 		{"DelayedFlushAll", testDelayedFlush},
 		{"DelayedFlushReplaced", testDelayedFlushReplaced},
 		{"DropPendingFlush", testDropPendingFlush},
+		{"FlushesOutOfOrder", testFlushesOutOfOrder},
+		{"PendingFlushConcurrent", testPendingFlushConcurrent},
 		{"Reopen", testReopen},
 		{"Scan", testScan},
 		{"BinaryKeysAndValues", testBinary},
@@ -524,14 +526,14 @@ func testDelayedFlushReplaced(t *testing.T, open Opener) {
 }
 
 // testDropPendingFlush: a backend told that the journal holds the record
-// replacing its pending flush (storage.PendingFlushDropper) stops hiding
+// replacing its pending flush (storage.PendingFlusher) stops hiding
 // what the marker covers, and the replacing record, applied, leaves only
 // itself, also after a reopen.
 func testDropPendingFlush(t *testing.T, open Opener) {
 	b := openT(t, open)
-	dp, ok := b.(storage.PendingFlushDropper)
+	dp, ok := b.(storage.PendingFlusher)
 	if !ok {
-		t.Skip("not a PendingFlushDropper")
+		t.Fatal("not a PendingFlusher")
 	}
 	n := now()
 	get := func(key string, when int64) bool { t.Helper(); return visibleAt(t, b, key, when) }
@@ -539,7 +541,9 @@ func testDropPendingFlush(t *testing.T, open Opener) {
 	if get("a", n) {
 		t.Fatal("a due delayed flush hides nothing")
 	}
+	wantPending(t, b, 2, n-3600)
 	dp.DropPendingFlush()
+	wantPending(t, b, 0, 0)
 	if !get("a", n) || !get("b", n) {
 		t.Fatalf("after DropPendingFlush: a %v, b %v; want both visible", get("a", n), get("b", n))
 	}
@@ -548,5 +552,103 @@ func testDropPendingFlush(t *testing.T, open Opener) {
 	b = openT(t, open)
 	if !get("a", n) || get("a", n+3600) || get("c", n+3600) {
 		t.Fatal("after the replacing flush and a reopen: a must be visible now, a and c hidden at its time")
+	}
+	wantPending(t, b, 5, n+3600)
+	apply(t, b, Flush(6, n))
+	wantPending(t, b, 0, 0)
+}
+
+// wantPending checks b's pending flush marker (storage.PendingFlusher).
+func wantPending(t *testing.T, b storage.Backend, seq uint64, at int64) {
+	t.Helper()
+	pf, ok := b.(storage.PendingFlusher)
+	if !ok {
+		t.Fatal("not a PendingFlusher")
+	}
+	if s, a := pf.PendingFlush(); s != seq || (seq != 0 && a != at) {
+		t.Fatalf("pending flush %d at %d, want %d at %d", s, a, seq, at)
+	}
+}
+
+// testFlushesOutOfOrder: batches of sets, an immediate and a delayed
+// flush_all end in the same state in any order (concurrent storers, or a
+// replay), also after a reopen. An immediate flush applied after a later
+// delayed one still removes what is below it.
+func testFlushesOutOfOrder(t *testing.T, open Opener) {
+	n := now()
+	batches := [][]journal.Record{
+		{Set(1, "a", "1", 0, 0)},
+		{Flush(15, n-5), Set(16, "z", "16", 0, 0)},
+		{Set(17, "y", "17", 0, 0), DelayedFlush(20, n+3600)},
+	}
+	for _, order := range [][]int{{0, 1, 2}, {0, 2, 1}, {2, 1, 0}, {1, 2, 0}} {
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			b := openT(t, open)
+			for _, i := range order {
+				apply(t, b, batches[i]...)
+			}
+			check := func(when string) {
+				t.Helper()
+				for _, c := range []struct {
+					key      string
+					now, end bool // visible now, and at the delayed flush's time
+				}{{"a", false, false}, {"z", true, false}, {"y", true, false}} {
+					if got, gotEnd := visibleAt(t, b, c.key, n), visibleAt(t, b, c.key, n+3600); got != c.now || gotEnd != c.end {
+						t.Fatalf("%s: %s visible %v now and %v at the delayed flush, want %v and %v", when, c.key, got, gotEnd, c.now, c.end)
+					}
+				}
+			}
+			check("applied")
+			wantPending(t, b, 20, n+3600)
+			b.Close()
+			b = openT(t, open)
+			check("reopened")
+			wantPending(t, b, 20, n+3600)
+		})
+	}
+}
+
+// testPendingFlushConcurrent: a delayed flush applied while other writers
+// replay an older batch survives a reopen. A batch that saw no pending
+// flush, committing after the one that recorded it, wrote over it.
+func testPendingFlushConcurrent(t *testing.T, open Opener) {
+	for i := range 8 {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			b := openT(t, open)
+			past := now() - 10
+			apply(t, b, Set(1, "a", "1", 0, 0), Set(2, "b", "2", 0, 0))
+			var wg sync.WaitGroup
+			start := make(chan struct{})
+			errs := make(chan error, 7)
+			wg.Go(func() {
+				<-start
+				time.Sleep(time.Duration(i) * 200 * time.Microsecond)
+				errs <- b.Apply(context.Background(), []journal.Record{DelayedFlush(10, past)})
+			})
+			for range 6 {
+				wg.Go(func() {
+					<-start
+					for range 10 {
+						if err := b.Apply(context.Background(), []journal.Record{Set(2, "b", "2", 0, 0)}); err != nil {
+							errs <- err
+							return
+						}
+					}
+					errs <- nil
+				})
+			}
+			close(start)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.Close()
+			b = openT(t, open)
+			Want(t, b, "a", "", 0, 0)
+			wantPending(t, b, 10, past)
+		})
 	}
 }
